@@ -1,0 +1,87 @@
+# SPDX-License-Identifier: GPL-2.0
+# regbuf: build the patched 6.1 kernel, boot it under qemu, run the tests.
+#
+#   make check              unit harness, then the debug patched kernel in a VM
+#                           running our tests and liburing's (subset)
+#   make check BASE=1       the same suites on the unpatched 6.1 kernel
+#   make check-full         as check, with liburing's whole test suite
+#   make vm-run CMD='...'   run a command in the guest (KERNEL=, FLAVOUR=)
+#   make print-kernel       path of the kernel image `make check` boots
+#
+# Everything generated lives under build/.
+
+REPO := $(CURDIR)
+BUILD := $(REPO)/build
+
+# Which kernel: patched (default), base (unpatched 6.1) or a bzImage path.
+BASE ?=
+KERNEL ?= $(if $(BASE),base,patched)
+FLAVOUR ?= debug
+kernel_image = $(BUILD)/kernel/$(1)-$(2)/arch/x86/boot/bzImage
+KIMAGE := $(if $(filter base patched,$(KERNEL)),$(call kernel_image,$(KERNEL),$(FLAVOUR)),$(KERNEL))
+
+# Guest limits: the whole run must fit CI's budget with room to spare.
+VM_TIMEOUT ?= 3000
+TEST_TIMEOUT ?= 300
+VM_ENV := $(foreach v,STRESS_ITER STRESS_SEED,--env $(v))
+
+OUR_TESTS := $(patsubst liburing-tests/%.c,$(BUILD)/liburing-tests/%.t,\
+	$(filter-out liburing-tests/helpers.c,$(wildcard liburing-tests/*.c)))
+PEER_DIR := $(BUILD)/peer/liburing-2.3/test
+PEER_EXPECT := $(REPO)/liburing-tests/peer-expectations.txt
+PEER_SUBSET := $(REPO)/liburing-tests/peer-subset.txt
+
+.PHONY: all check check-full deps kernel tests peer unit vm-run print-kernel clean
+
+all: check
+
+deps:
+	@scripts/install-deps.sh
+
+# The kernel build is incremental: both scripts return quickly when
+# nothing changed, so they always run.
+kernel: deps
+ifneq ($(filter base patched,$(KERNEL)),)
+	@scripts/build-kernel.sh "$$(scripts/prepare-tree.sh $(KERNEL))" \
+		$(BUILD)/kernel/$(KERNEL)-$(FLAVOUR) $(FLAVOUR) >/dev/null
+endif
+
+tests: deps
+	@$(MAKE) -s -C liburing-tests BUILD=$(BUILD)/liburing-tests
+
+peer: deps
+	@scripts/build-peer-suite.sh >/dev/null
+
+unit:
+	@if [ -f unit/Makefile ]; then $(MAKE) -s -C unit; fi
+
+# One guest run, one verdict: our suite, then liburing's.
+define run_suites
+	@echo "== $(KERNEL) $(FLAVOUR) kernel, base: $$(cat $(BUILD)/base-version.txt)"
+	@echo "== booting $(KIMAGE:$(REPO)/%=%) under qemu"
+	@vm/run.sh --kernel $(KIMAGE) --timeout $(VM_TIMEOUT) \
+		--results $(BUILD)/vm-results/check $(VM_ENV) -- \
+		$(REPO)/liburing-tests/runtests.sh --timeout $(TEST_TIMEOUT) \
+		--suite regbuf $(OUR_TESTS) \
+		--suite liburing-2.3 --expect $(PEER_EXPECT) $(1)
+endef
+
+check: unit kernel tests peer
+	$(call run_suites,$$(sed -n 's|^\([^#].*\)|$(PEER_DIR)/\1.t|p' $(PEER_SUBSET)))
+
+check-full: unit kernel tests peer
+	$(call run_suites,$(PEER_DIR)/*.t)
+
+# CMD reaches the guest through the environment: no quoting to get wrong.
+# There the test binaries and the runner are on PATH.
+export CMD
+vm-run: kernel tests
+	@vm/run.sh --kernel $(KIMAGE) --timeout $(VM_TIMEOUT) $(VM_ENV) \
+		$(if $(INTERACTIVE),--interactive) -- bash -c \
+		'PATH=$(BUILD)/liburing-tests:$(REPO)/liburing-tests:$$PATH; '"$$CMD"
+
+print-kernel:
+	@echo $(call kernel_image,patched,debug)
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,133 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Run test binaries in the guest, one at a time, and judge each one by its
+# exit status (0 pass, 77 skip, anything else fail) AND by what the kernel
+# did meanwhile:
+#  - a WARNING, BUG, Oops, KASAN, lockdep or RCU stall report in the kernel
+#    log after the test's /dev/kmsg marker fails it;
+#  - so does a FOLL_PIN imbalance: nr_foll_pin_acquired - released in
+#    /proc/vmstat must be back where it was before the test once its rings
+#    are torn down (asynchronously: we wait, bounded, before judging).
+#
+#   runtests.sh [--suite NAME] [--expect FILE] [--timeout SEC] TEST... \
+#               [--suite NAME2 ... TEST...]
+#
+# Options apply to the tests after them, so one run covers several suites
+# and ends with one verdict. --expect FILE lists tests known to fail or skip
+# in this VM ("name fail|skip reason"); such a test counts as skipped when
+# it does what the file says and as failed when it does worse. Prints one
+# line per test and ends with "N passed, N failed, N skipped"; exits 1 on
+# any failure. A "timeout=SECONDS" word before the reason shortens the wait
+# for a test known to hang.
+set -u
+
+timeout=600
+expect=/dev/null
+suite=tests
+
+passed=0 failed=0 skipped=0
+failed_names=()
+log_pattern='WARNING:|BUG:|BUG at|Oops|KASAN|UBSAN|lockdep|possible (circular|recursive) locking|inconsistent lock state|suspicious RCU usage|rcu.*(stall|self-detected)|general protection fault|Kernel panic'
+pin_settle_seconds=20
+
+pins_outstanding() {
+	local acquired released
+	# Fold the per-cpu deltas first: /proc/vmstat alone lags behind.
+	echo 1 > /proc/sys/vm/stat_refresh 2>/dev/null
+	acquired=$(awk '/^nr_foll_pin_acquired /{print $2}' /proc/vmstat)
+	released=$(awk '/^nr_foll_pin_released /{print $2}' /proc/vmstat)
+	echo $((acquired - released))
+}
+
+expected() {
+	awk -v t="$1" '$1 == t { $1 = ""; sub(/^ /, ""); print; exit }' "$expect"
+}
+
+# The first line that mentions skipping (a TAP "# SKIP reason" included),
+# else the last line the test printed.
+skip_reason() {
+	grep -m 1 -i 'skip' "$1" || grep -v '^[[:space:]]*$' "$1" | tail -n 1
+}
+
+report() {
+	local verdict=$1 name=$2 detail=$3
+	printf '%-5s %s/%s%s\n' "$verdict" "$suite" "$name" "${detail:+: $detail}"
+}
+
+scratch=${REGBUF_SCRATCH:-$PWD}
+logdir=$(mktemp -d /tmp/runtests.XXXXXX)
+seq=0
+while (($#)); do
+	case $1 in
+	--timeout) timeout=$2; shift 2; continue ;;
+	--expect) expect=$2; shift 2; continue ;;
+	--suite) suite=$2; expect=/dev/null; shift 2; continue ;;
+	esac
+	test=$(realpath "$1")
+	shift
+	name=$(basename "$test" .t)
+	seq=$((seq + 1))
+	marker="regbuf-runtests: begin $suite/$name #$seq"
+	read -r known_outcome known_reason <<< "$(expected "$name")"
+	test_timeout=$timeout
+	if [[ $known_reason == timeout=* ]]; then
+		test_timeout=${known_reason%%[[:space:]]*}
+		test_timeout=${test_timeout#timeout=}
+		known_reason=${known_reason#*[[:space:]]}
+	fi
+	pins_before=$(pins_outstanding)
+	echo "$marker" > /dev/kmsg
+	workdir=$(mktemp -d "$scratch/$name.XXXXXX")
+	start=$SECONDS
+	(cd "$workdir" && exec timeout -k 5 "$test_timeout" "$test") \
+		> "$logdir/$name.out" 2>&1
+	status=$?
+	elapsed=$((SECONDS - start))
+	rm -rf "$workdir"
+
+	waited=0
+	pins_after=$(pins_outstanding)
+	while ((pins_after != pins_before && waited < pin_settle_seconds)); do
+		sleep 1
+		waited=$((waited + 1))
+		pins_after=$(pins_outstanding)
+	done
+	kernel_log=$(dmesg | awk -v m="$marker" 'found; index($0, m) { found = 1 }' |
+		grep -E "$log_pattern" | head -n 5)
+
+	reason=
+	if ((status == 124 || status == 137)); then
+		reason="timed out after ${test_timeout}s"
+	elif [[ -n $kernel_log ]]; then
+		reason="kernel log: $(head -n 1 <<< "$kernel_log")"
+	elif ((pins_after != pins_before)); then
+		reason="FOLL_PIN imbalance: $((pins_after - pins_before)) pins not released after ${waited}s"
+	elif ((status != 0 && status != 77)); then
+		reason="exit status $status"
+	fi
+	outcome=pass
+	[[ -n $reason ]] && outcome=fail
+	((status == 77)) && [[ -z $reason ]] && outcome=skip
+
+	if [[ $outcome == fail && -z $kernel_log && $known_outcome == fail ]]; then
+		skipped=$((skipped + 1))
+		report SKIP "$name" "known failure in this VM ($known_reason): $reason"
+	elif [[ $outcome == skip ]]; then
+		skipped=$((skipped + 1))
+		report SKIP "$name" "$(skip_reason "$logdir/$name.out")"
+	elif [[ $outcome == pass ]]; then
+		passed=$((passed + 1))
+		report PASS "$name" "${elapsed}s${known_outcome:+ (better than expected: $known_reason)}"
+	else
+		failed=$((failed + 1))
+		failed_names+=("$suite/$name")
+		report FAIL "$name" "$reason"
+		sed 's/^/    | /' "$logdir/$name.out" | tail -n 30
+		[[ -n $kernel_log ]] && sed 's/^/    ! /' <<< "$kernel_log"
+	fi
+done
+rm -rf "$logdir"
+
+((failed)) && echo "failed: ${failed_names[*]}"
+echo "$passed passed, $failed failed, $skipped skipped"
+((failed == 0))

@@ -1,0 +1,24 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Build liburing's own test suite from Debian's source package: the peer
+# suite `make check` runs next to ours. Prints the directory of the .t files.
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+dest=$repo/build/peer
+version=$(dpkg-query -W -f='${Version}' liburing-dev)
+src=$dest/liburing-${version%%-*}
+
+if [[ ! -f $dest/.built || $(<"$dest/.built") != "$version" ]]; then
+	rm -rf "$dest"
+	mkdir -p "$dest"
+	echo "build-peer-suite: fetching liburing $version source" >&2
+	(cd "$dest" && apt-get source -qq --download-only "liburing=$version" >/dev/null 2>&1 &&
+		dpkg-source -x --no-check ./*.dsc "$src" >/dev/null)
+	echo "build-peer-suite: building liburing's tests" >&2
+	(cd "$src" && ./configure >/dev/null &&
+		make -s -j"$(nproc)" -C src >/dev/null &&
+		make -s -j"$(nproc)" -C test >/dev/null 2>&1)
+	echo "$version" > "$dest/.built"
+fi
+echo "$src/test"

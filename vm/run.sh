@@ -1,0 +1,113 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Boot a kernel under qemu with the host root shared read-only over 9p and
+# run one command in it; exit with the command's exit status.
+#
+#   vm/run.sh [options] -- COMMAND...
+#
+#   --kernel BZIMAGE   kernel to boot (required)
+#   --results DIR      host directory shared writable with the guest, seen
+#                      there as $REGBUF_RESULTS (default: a new directory
+#                      under build/vm-results/)
+#   --timeout SECONDS  kill the guest after this long (default 3600)
+#   --mem SIZE         guest memory (default 6G)
+#   --cpus N           guest CPUs (default 2)
+#   --hugepages N      2 MiB hugepages reserved at boot (default 600)
+#   --gigantic N       1 GiB hugepages reserved at boot (default 1)
+#   --env NAME         pass host variable NAME into the guest (repeatable)
+#   --interactive      connect the guest command to this terminal
+#   --kvm              use KVM instead of TCG (hangs on some hosts: opt-in)
+#
+# The guest (vm/guest-init.sh) mounts the usual filesystems, brings up lo,
+# makes an ext4 scratch filesystem on a ramdisk and runs COMMAND with that
+# as the working directory. A panic, a hang or the timeout makes this
+# script fail and show the end of the console log.
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+kernel= results= timeout=3600 mem=6G cpus=2 hugepages=600 gigantic=1
+accel=tcg,thread=multi interactive=
+envs=()
+while (($#)); do
+	case $1 in
+	--kernel) kernel=$2; shift 2 ;;
+	--results) results=$2; shift 2 ;;
+	--timeout) timeout=$2; shift 2 ;;
+	--mem) mem=$2; shift 2 ;;
+	--cpus) cpus=$2; shift 2 ;;
+	--hugepages) hugepages=$2; shift 2 ;;
+	--gigantic) gigantic=$2; shift 2 ;;
+	--env) envs+=("$2"); shift 2 ;;
+	--kvm) accel=kvm; shift ;;
+	--interactive) interactive=1; shift ;;
+	--) shift; break ;;
+	*) echo "vm/run.sh: unknown option $1" >&2; exit 2 ;;
+	esac
+done
+if [[ -z $kernel || ! -f $kernel ]]; then
+	echo "vm/run.sh: no kernel image '${kernel}' (build it first)" >&2
+	exit 2
+fi
+(($#)) || { echo "vm/run.sh: no command given" >&2; exit 2; }
+
+if [[ -z $results ]]; then
+	mkdir -p "$repo/build/vm-results"
+	results=$(mktemp -d "$repo/build/vm-results/run.XXXXXX")
+fi
+mkdir -p "$results"
+results=$(realpath "$results")
+rm -f "$results/exit-status"
+
+# The command travels as a script in the results directory: no quoting
+# limits of the kernel command line.
+{
+	[[ -n $interactive ]] && echo 'exec </dev/console >/dev/console 2>&1'
+	echo "cd \"\$REGBUF_SCRATCH\""
+	for name in "${envs[@]}"; do
+		[[ -v $name ]] && printf 'export %s=%q\n' "$name" "${!name}"
+	done
+	printf '%q ' "$@"
+	echo
+} > "$results/command.sh"
+
+console=$results/console.log
+cmdline=(
+	console=ttyS0 quiet panic=-1
+	root=/dev/root rootfstype=9p ro
+	rootflags=trans=virtio,version=9p2000.L,msize=262144,cache=loose
+	init="$repo/vm/guest-init.sh"
+	hugepagesz=1G hugepages="$gigantic" hugepagesz=2M hugepages="$hugepages"
+	transparent_hugepage=madvise
+	brd.rd_nr=1 brd.rd_size=1048576
+	regbuf.results=results
+)
+
+qemu=(
+	qemu-system-x86_64 -accel "$accel" -cpu max -smp "$cpus" -m "$mem"
+	-nodefaults -no-reboot -display none -vga none
+	-kernel "$kernel" -append "${cmdline[*]}"
+	-fsdev local,id=root,path=/,security_model=none,readonly=on,multidevs=remap
+	-device virtio-9p-pci,fsdev=root,mount_tag=/dev/root
+	-fsdev local,id=results,path="$results",security_model=none
+	-device virtio-9p-pci,fsdev=results,mount_tag=results
+	-chardev stdio,id=console,signal=off,logfile="$console"
+	-serial chardev:console
+)
+
+status=0
+if [[ -n $interactive ]]; then
+	timeout --foreground "$timeout" "${qemu[@]}" || status=$?
+else
+	timeout --kill-after=10 "$timeout" "${qemu[@]}" </dev/null || status=$?
+fi
+if ((status == 124 || status == 137)); then
+	echo "vm/run.sh: guest timed out after ${timeout}s; console log: $console" >&2
+	exit 125
+fi
+if [[ ! -f $results/exit-status ]]; then
+	echo "vm/run.sh: guest died before the command finished (qemu status" \
+		"$status); last console lines ($console):" >&2
+	tail -n 40 "$console" >&2
+	exit 125
+fi
+exit "$(<"$results/exit-status")"
