@@ -1,0 +1,486 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Registered buffers: pin user memory long term, describe it with as few
+ * bvecs as its physical layout allows, charge memlock once per folio per
+ * ring, and turn an (address, length) pair into an iov_iter in constant
+ * time.
+ */
+#include <linux/kernel.h>
+#include <linux/errno.h>
+#include <linux/mm.h>
+#include <linux/slab.h>
+#include <linux/sizes.h>
+#include <linux/overflow.h>
+#include <linux/uio.h>
+#include <linux/xarray.h>
+#include <linux/mutex.h>
+#include <linux/sched/signal.h>
+#include <linux/io_uring_types.h>
+
+#include "regbuf.h"
+
+/*
+ * The ring keeps one pinned-page counter per folio it pins, indexed by the
+ * folio's head pfn, so a folio is charged when its counter leaves zero and
+ * uncharged when it returns there, whatever the number of buffers sharing
+ * it. Counters are grouped in blocks covering an aligned pfn range: small
+ * folios of a buffer tend to be physically close, and a cursor caching the
+ * current block then costs one xarray lookup per block instead of one per
+ * page. That keeps 4 KiB buffers as cheap to register as a plain per-page
+ * count. An unsigned int per folio cannot wrap: every pin it counts holds a
+ * reference on the folio, whose refcount is an int.
+ */
+#define REGBUF_BLOCK_SHIFT	5
+#define REGBUF_BLOCK_PFNS	BIT(REGBUF_BLOCK_SHIFT)
+
+struct regbuf_pin_block {
+	unsigned int	nr_folios;
+	unsigned int	pins[REGBUF_BLOCK_PFNS];
+};
+
+struct regbuf_pin_cursor {
+	struct xarray		*blocks;
+	unsigned long		index;
+	struct regbuf_pin_block	*block;
+};
+
+int __io_account_mem(struct user_struct *user, unsigned long nr_pages)
+{
+	unsigned long limit = rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT;
+	long locked = atomic_long_read(&user->locked_vm);
+
+	if (!nr_pages)
+		return 0;
+	do {
+		if (locked + nr_pages > limit)
+			return -ENOMEM;
+	} while (!atomic_long_try_cmpxchg(&user->locked_vm, &locked,
+					  locked + nr_pages));
+	return 0;
+}
+
+/* Without ctx->user the task has CAP_IPC_LOCK and no memlock limit. */
+static int regbuf_charge(struct io_ring_ctx *ctx, unsigned long nr_pages)
+{
+	if (ctx->user) {
+		int ret = __io_account_mem(ctx->user, nr_pages);
+
+		if (ret)
+			return ret;
+	}
+	if (ctx->mm_account)
+		atomic64_add(nr_pages, &ctx->mm_account->pinned_vm);
+	return 0;
+}
+
+static void regbuf_uncharge(struct io_ring_ctx *ctx, unsigned long nr_pages)
+{
+	if (ctx->user)
+		__io_unaccount_mem(ctx->user, nr_pages);
+	if (ctx->mm_account)
+		atomic64_sub(nr_pages, &ctx->mm_account->pinned_vm);
+}
+
+void io_regbuf_ctx_init(struct io_ring_ctx *ctx)
+{
+	mutex_init(&ctx->buf_acct_lock);
+	xa_init(&ctx->buf_acct_blocks);
+}
+
+void io_regbuf_ctx_exit(struct io_ring_ctx *ctx)
+{
+	struct regbuf_pin_block *block;
+	unsigned long index;
+
+	/* every buffer is gone by now, a leftover block is a counting bug */
+	if (WARN_ON_ONCE(!xa_empty(&ctx->buf_acct_blocks))) {
+		xa_for_each(&ctx->buf_acct_blocks, index, block)
+			kfree(block);
+	}
+	xa_destroy(&ctx->buf_acct_blocks);
+	mutex_destroy(&ctx->buf_acct_lock);
+}
+
+static struct regbuf_pin_block *
+regbuf_block_lookup(struct regbuf_pin_cursor *cur, unsigned long pfn)
+{
+	unsigned long index = pfn >> REGBUF_BLOCK_SHIFT;
+
+	if (!cur->block || cur->index != index) {
+		cur->block = xa_load(cur->blocks, index);
+		cur->index = index;
+	}
+	return cur->block;
+}
+
+static struct regbuf_pin_block *
+regbuf_block_create(struct regbuf_pin_cursor *cur)
+{
+	struct regbuf_pin_block *block;
+
+	block = kzalloc(sizeof(*block), GFP_KERNEL_ACCOUNT);
+	if (!block)
+		return NULL;
+	if (xa_is_err(xa_store(cur->blocks, cur->index, block,
+			       GFP_KERNEL_ACCOUNT))) {
+		kfree(block);
+		return NULL;
+	}
+	cur->block = block;
+	return block;
+}
+
+static void regbuf_block_destroy(struct regbuf_pin_cursor *cur)
+{
+	xa_erase(cur->blocks, cur->index);
+	kfree(cur->block);
+	cur->block = NULL;
+}
+
+/* Pages of one folio that @bv covers; a segment never leaves its folio. */
+static unsigned int regbuf_bvec_pages(const struct bio_vec *bv)
+{
+	return DIV_ROUND_UP(bv->bv_offset + bv->bv_len, PAGE_SIZE);
+}
+
+static int regbuf_pins_get(struct regbuf_pin_cursor *cur,
+			   const struct bio_vec *bv, unsigned long *charge)
+{
+	struct folio *folio = page_folio(bv->bv_page);
+	unsigned long pfn = folio_pfn(folio);
+	struct regbuf_pin_block *block;
+	unsigned int *pins;
+
+	block = regbuf_block_lookup(cur, pfn);
+	if (!block) {
+		block = regbuf_block_create(cur);
+		if (!block)
+			return -ENOMEM;
+	}
+	pins = &block->pins[pfn & (REGBUF_BLOCK_PFNS - 1)];
+	if (!*pins) {
+		block->nr_folios++;
+		*charge += folio_nr_pages(folio);
+	}
+	*pins += regbuf_bvec_pages(bv);
+	return 0;
+}
+
+static void regbuf_pins_put(struct regbuf_pin_cursor *cur,
+			    const struct bio_vec *bv, unsigned long *uncharge)
+{
+	struct folio *folio = page_folio(bv->bv_page);
+	unsigned long pfn = folio_pfn(folio);
+	unsigned int nr = regbuf_bvec_pages(bv);
+	struct regbuf_pin_block *block;
+	unsigned int *pins;
+
+	block = regbuf_block_lookup(cur, pfn);
+	if (WARN_ON_ONCE(!block))
+		return;
+	pins = &block->pins[pfn & (REGBUF_BLOCK_PFNS - 1)];
+	if (WARN_ON_ONCE(*pins < nr))
+		return;
+	*pins -= nr;
+	if (*pins)
+		return;
+	*uncharge += folio_nr_pages(folio);
+	if (!--block->nr_folios)
+		regbuf_block_destroy(cur);
+}
+
+static void regbuf_pins_put_bvecs(struct io_ring_ctx *ctx,
+				  const struct bio_vec *bvec,
+				  unsigned int nr_bvecs,
+				  unsigned long *uncharge)
+{
+	struct regbuf_pin_cursor cur = { .blocks = &ctx->buf_acct_blocks };
+	unsigned int i;
+
+	for (i = 0; i < nr_bvecs; i++)
+		regbuf_pins_put(&cur, &bvec[i], uncharge);
+}
+
+/*
+ * Counts the buffer's pins and charges the folios no other buffer of the
+ * ring holds yet. On failure the counters are exactly as before.
+ */
+static int regbuf_account(struct io_ring_ctx *ctx, struct io_mapped_ubuf *imu)
+{
+	struct regbuf_pin_cursor cur = { .blocks = &ctx->buf_acct_blocks };
+	unsigned long charge = 0, undone = 0;
+	unsigned int i;
+	int ret = 0;
+
+	mutex_lock(&ctx->buf_acct_lock);
+	for (i = 0; i < imu->nr_bvecs; i++) {
+		ret = regbuf_pins_get(&cur, &imu->bvec[i], &charge);
+		if (ret)
+			break;
+	}
+	if (!ret)
+		ret = regbuf_charge(ctx, charge);
+	if (ret)
+		regbuf_pins_put_bvecs(ctx, imu->bvec, i, &undone);
+	mutex_unlock(&ctx->buf_acct_lock);
+	return ret;
+}
+
+static void regbuf_unaccount(struct io_ring_ctx *ctx,
+			     struct io_mapped_ubuf *imu)
+{
+	unsigned long uncharge = 0;
+
+	mutex_lock(&ctx->buf_acct_lock);
+	regbuf_pins_put_bvecs(ctx, imu->bvec, imu->nr_bvecs, &uncharge);
+	regbuf_uncharge(ctx, uncharge);
+	mutex_unlock(&ctx->buf_acct_lock);
+}
+
+static void regbuf_unpin(struct io_mapped_ubuf *imu)
+{
+	unsigned int i;
+
+	for (i = 0; i < imu->nr_bvecs; i++) {
+		struct bio_vec *bv = &imu->bvec[i];
+
+		unpin_user_page_range_dirty_lock(bv->bv_page,
+						 regbuf_bvec_pages(bv), false);
+	}
+}
+
+int io_buffer_validate(struct iovec *iov)
+{
+	unsigned long end;
+
+	/* an empty slot, BUFFERS_UPDATE may fill it later */
+	if (!iov->iov_base)
+		return iov->iov_len ? -EFAULT : 0;
+	if (!iov->iov_len || iov->iov_len > SZ_1G)
+		return -EFAULT;
+	/* the pinned range is rounded up to whole pages and must not wrap */
+	if (check_add_overflow((unsigned long)iov->iov_base,
+			       iov->iov_len + PAGE_SIZE - 1, &end))
+		return -EOVERFLOW;
+	return 0;
+}
+
+struct page **io_pin_pages(unsigned long ubuf, unsigned long len, int *npages)
+{
+	unsigned long end, nr_pages;
+	struct page **pages;
+	long pinned;
+
+	if (check_add_overflow(ubuf, len, &end) ||
+	    check_add_overflow(end, PAGE_SIZE - 1, &end))
+		return ERR_PTR(-EOVERFLOW);
+	nr_pages = (end >> PAGE_SHIFT) - (ubuf >> PAGE_SHIFT);
+
+	pages = kvmalloc_array(nr_pages, sizeof(*pages), GFP_KERNEL);
+	if (!pages)
+		return ERR_PTR(-ENOMEM);
+
+	pinned = pin_user_pages_longterm(ubuf & PAGE_MASK, nr_pages,
+					 FOLL_WRITE, pages);
+	if (pinned == nr_pages) {
+		*npages = nr_pages;
+		return pages;
+	}
+	/* the call is all or nothing; never trust a short count blindly */
+	if (WARN_ON_ONCE(pinned >= 0)) {
+		unpin_user_pages(pages, pinned);
+		pinned = -EFAULT;
+	}
+	kvfree(pages);
+	return ERR_PTR(pinned);
+}
+
+/*
+ * Index of the first page after @i that does not continue the run of
+ * physically consecutive pages of @folio starting at @i. Membership in the
+ * folio follows from the pfn lying inside the folio's pfn range, so the run
+ * costs no struct page reads however long it is. bvec users step through a
+ * segment with bv_page + n, so the struct pages must be adjacent as well:
+ * without SPARSEMEM_VMEMMAP a gigantic folio's memmap may not be.
+ */
+static unsigned long regbuf_contig_run_end(struct page **pages,
+					   unsigned long i,
+					   unsigned long nr_pages,
+					   struct folio *folio)
+{
+	unsigned long folio_end = folio_pfn(folio) + folio_nr_pages(folio);
+	unsigned long pfn = page_to_pfn(pages[i]);
+
+	while (++i < nr_pages) {
+		if (++pfn == folio_end || page_to_pfn(pages[i]) != pfn ||
+		    pages[i] != pages[i - 1] + 1)
+			break;
+	}
+	return i;
+}
+
+/*
+ * io_buffer_validate() accepts buffers of at most 1 GiB (SZ_1G), so a
+ * larger segment would describe nothing more; the cap also keeps every
+ * bv_len within an unsigned int.
+ */
+#define REGBUF_MAX_SEG_SHIFT	30
+
+/*
+ * The largest segment shift at which no segment holds two pages that are
+ * not physically consecutive in one folio: each such pair sits on a
+ * segment boundary, and a boundary at user address A allows only shifts up
+ * to __ffs(A). Comparing pfns, never page pointers alone, keeps a page
+ * mapped twice or a folio mapped out of order (CVE-2023-2598) apart. Folio
+ * sizes do not cap the shift: the cuts already keep each segment inside
+ * its folio and the buffer's ends clip the first and last one, so a small
+ * folio at either end does not force small segments on the rest.
+ */
+static unsigned int regbuf_seg_shift(struct page **pages,
+				     unsigned long nr_pages, unsigned long ubuf)
+{
+	unsigned long first_page_addr = ubuf & PAGE_MASK;
+	unsigned int shift = REGBUF_MAX_SEG_SHIFT;
+	unsigned long i = 0;
+
+	while (shift > PAGE_SHIFT && i < nr_pages) {
+		struct folio *folio = page_folio(pages[i]);
+
+		i = regbuf_contig_run_end(pages, i, nr_pages, folio);
+		if (i < nr_pages)
+			shift = min_t(unsigned int, shift,
+				      __ffs(first_page_addr + (i << PAGE_SHIFT)));
+	}
+	return shift;
+}
+
+static unsigned int regbuf_nr_segs(unsigned long ubuf, unsigned long len,
+				   unsigned int shift)
+{
+	return ((ubuf + len - 1) >> shift) - (ubuf >> shift) + 1;
+}
+
+/* Bytes from @addr to the end of its segment or of the buffer at @end */
+static unsigned long regbuf_seg_len(unsigned long addr, unsigned long end,
+				    unsigned int shift)
+{
+	unsigned long seg_mask = (1UL << shift) - 1;
+
+	return min(end - addr, seg_mask + 1 - (addr & seg_mask));
+}
+
+static void regbuf_fill_bvecs(struct io_mapped_ubuf *imu, struct page **pages,
+			      unsigned long ubuf, unsigned long len,
+			      unsigned int shift)
+{
+	unsigned long addr = ubuf, end = ubuf + len;
+	unsigned int i;
+
+	for (i = 0; addr < end; i++) {
+		unsigned long seg_len = regbuf_seg_len(addr, end, shift);
+		struct page *page = pages[(addr >> PAGE_SHIFT) -
+					  (ubuf >> PAGE_SHIFT)];
+
+		bvec_set_page(&imu->bvec[i], page, seg_len,
+			      offset_in_page(addr));
+		addr += seg_len;
+	}
+	imu->ubuf = ubuf;
+	imu->ubuf_end = end;
+	imu->nr_bvecs = i;
+	imu->seg_shift = shift;
+}
+
+/*
+ * Registers one buffer described by an iovec that io_buffer_validate()
+ * accepted. A NULL base leaves the slot empty (the ring's dummy buffer).
+ */
+int io_regbuf_register(struct io_ring_ctx *ctx, struct iovec *iov,
+		       struct io_mapped_ubuf **pimu)
+{
+	unsigned long ubuf = (unsigned long)iov->iov_base;
+	unsigned long len = iov->iov_len;
+	struct io_mapped_ubuf *imu;
+	struct page **pages;
+	unsigned int shift;
+	int nr_pages, ret;
+
+	*pimu = ctx->dummy_ubuf;
+	if (!iov->iov_base)
+		return 0;
+
+	pages = io_pin_pages(ubuf, len, &nr_pages);
+	if (IS_ERR(pages))
+		return PTR_ERR(pages);
+
+	shift = regbuf_seg_shift(pages, nr_pages, ubuf);
+	imu = kvmalloc(struct_size(imu, bvec, regbuf_nr_segs(ubuf, len, shift)),
+		       GFP_KERNEL);
+	if (!imu) {
+		unpin_user_pages(pages, nr_pages);
+		ret = -ENOMEM;
+		goto out;
+	}
+	regbuf_fill_bvecs(imu, pages, ubuf, len, shift);
+
+	ret = regbuf_account(ctx, imu);
+	if (ret) {
+		regbuf_unpin(imu);
+		kvfree(imu);
+		goto out;
+	}
+	*pimu = imu;
+out:
+	kvfree(pages);
+	return ret;
+}
+
+/*
+ * Called from BUFFERS_UPDATE and unregister under ->uring_lock and from the
+ * rsrc put work without it; ->buf_acct_lock orders the counters. They are
+ * dropped before the pages are unpinned: while pinned, a folio cannot be
+ * freed and its pfn reused by a folio of another size under the same
+ * counter.
+ */
+void io_regbuf_release(struct io_ring_ctx *ctx, struct io_mapped_ubuf *imu)
+{
+	if (imu == ctx->dummy_ubuf)
+		return;
+	regbuf_unaccount(ctx, imu);
+	regbuf_unpin(imu);
+	kvfree(imu);
+}
+
+static unsigned long regbuf_seg_index(const struct io_mapped_ubuf *imu,
+				      u64 addr)
+{
+	return (addr >> imu->seg_shift) - (imu->ubuf >> imu->seg_shift);
+}
+
+/*
+ * Segments are cut at multiples of 1 << seg_shift in user address space,
+ * so the segment holding an address is its distance in segments from the
+ * buffer's first one, and only the first segment starts at ubuf rather
+ * than on such a multiple.
+ */
+int io_import_fixed(int ddir, struct iov_iter *iter,
+		    struct io_mapped_ubuf *imu, u64 buf_addr, size_t len)
+{
+	unsigned long first, nr_segs;
+	u64 buf_end, seg_start;
+
+	if (WARN_ON_ONCE(!imu))
+		return -EFAULT;
+	if (unlikely(check_add_overflow(buf_addr, (u64)len, &buf_end)))
+		return -EFAULT;
+	if (unlikely(buf_addr < imu->ubuf || buf_end > imu->ubuf_end))
+		return -EFAULT;
+
+	first = regbuf_seg_index(imu, buf_addr);
+	nr_segs = len ? regbuf_seg_index(imu, buf_end - 1) - first + 1 : 0;
+	seg_start = max(imu->ubuf, buf_addr & ~((1ULL << imu->seg_shift) - 1));
+
+	iov_iter_bvec(iter, ddir, imu->bvec + first, nr_segs, len);
+	iter->iov_offset = buf_addr - seg_start;
+	return 0;
+}

@@ -1,0 +1,353 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Fake memmap, GUP, allocator, xarray and mutex behind the stub headers. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <linux/kernel.h>
+#include <linux/errno.h>
+#include <linux/mm.h>
+#include <linux/slab.h>
+#include <linux/mutex.h>
+#include <linux/xarray.h>
+#include <linux/sched/signal.h>
+
+#include "fake.h"
+
+struct page *unit_memmap;
+static unsigned long next_free_pfn;
+
+long unit_pinned, unit_pin_calls, unit_unpin_calls;
+long unit_pin_errno, unit_pin_short = -1;
+long unit_allocs, unit_alloc_calls;
+static long fail_alloc_call;
+long unit_xa_loads;
+int unit_warnings, unit_mutex_errors, unit_gup_misuse;
+bool unit_warning_expected;
+unsigned long unit_memlock_limit = ~0UL;
+
+struct user_region {
+	unsigned long	first_upn;
+	unsigned long	nr;
+	unsigned long	*pfns;
+};
+
+static struct user_region *regions;
+static unsigned long nr_regions;
+
+void unit_warn(const char *file, int line, const char *cond)
+{
+	if (!unit_warning_expected)
+		fprintf(stderr, "  WARNING at %s:%d: %s\n", file, line, cond);
+	unit_warnings++;
+}
+
+void unit_world_reset(void)
+{
+	unsigned long i;
+
+	if (!unit_memmap)
+		unit_memmap = calloc(UNIT_NR_PFNS, sizeof(*unit_memmap));
+	else
+		memset(unit_memmap, 0, next_free_pfn * sizeof(*unit_memmap));
+	/* pfn 0 stays unused so that a zeroed page never looks like a folio */
+	next_free_pfn = 1;
+
+	for (i = 0; i < nr_regions; i++)
+		free(regions[i].pfns);
+	free(regions);
+	regions = NULL;
+	nr_regions = 0;
+
+	unit_pin_errno = 0;
+	unit_pin_short = -1;
+	fail_alloc_call = 0;
+	unit_memlock_limit = ~0UL;
+}
+
+void unit_counters_reset(void)
+{
+	unit_allocs = 0;
+	unit_alloc_calls = 0;
+	unit_pinned = 0;
+	unit_pin_calls = 0;
+	unit_unpin_calls = 0;
+	unit_xa_loads = 0;
+	unit_warnings = 0;
+	unit_warning_expected = false;
+	unit_mutex_errors = 0;
+	unit_gup_misuse = 0;
+}
+
+unsigned long unit_next_free_pfn(unsigned int order)
+{
+	unsigned long size = 1UL << order;
+
+	return (next_free_pfn + size - 1) & ~(size - 1);
+}
+
+unsigned long unit_folio_at(unsigned long head, unsigned int order)
+{
+	unsigned long i, nr = 1UL << order;
+
+	if (head & (nr - 1) || head < next_free_pfn ||
+	    head + nr > UNIT_NR_PFNS) {
+		fprintf(stderr, "bad folio placement %lu order %u\n", head,
+			order);
+		abort();
+	}
+	for (i = 0; i < nr; i++) {
+		unit_memmap[head + i].head = head;
+		unit_memmap[head + i].order = order;
+	}
+	next_free_pfn = head + nr;
+	return head;
+}
+
+unsigned long unit_folio_new(unsigned int order)
+{
+	return unit_folio_at(unit_next_free_pfn(order), order);
+}
+
+void unit_map(unsigned long uaddr, const unsigned long *pfns, unsigned long nr)
+{
+	struct user_region *r;
+
+	regions = realloc(regions, (nr_regions + 1) * sizeof(*regions));
+	r = &regions[nr_regions++];
+	r->first_upn = uaddr >> PAGE_SHIFT;
+	r->nr = nr;
+	r->pfns = malloc(nr * sizeof(*pfns));
+	memcpy(r->pfns, pfns, nr * sizeof(*pfns));
+}
+
+static unsigned long lookup_pfn(unsigned long upn)
+{
+	unsigned long i = nr_regions;
+
+	while (i--) {
+		struct user_region *r = &regions[i];
+
+		if (upn >= r->first_upn && upn - r->first_upn < r->nr)
+			return r->pfns[upn - r->first_upn];
+	}
+	return UNIT_PFN_EFAULT;
+}
+
+static void unpin_one(struct page *page)
+{
+	if (page->pins <= 0) {
+		fprintf(stderr, "  unpin of unpinned pfn %lu\n",
+			page_to_pfn(page));
+		unit_gup_misuse++;
+		return;
+	}
+	page->pins--;
+	unit_pinned--;
+}
+
+long pin_user_pages_longterm(unsigned long start, unsigned long nr_pages,
+			     unsigned int gup_flags, struct page **pages)
+{
+	unsigned long i, upn = start >> PAGE_SHIFT;
+	long ret = nr_pages;
+
+	unit_pin_calls++;
+	if (gup_flags != FOLL_WRITE || offset_in_page(start) || !nr_pages)
+		unit_gup_misuse++;
+	if (unit_pin_errno) {
+		ret = unit_pin_errno;
+		unit_pin_errno = 0;
+		return ret;
+	}
+	for (i = 0; i < nr_pages; i++) {
+		unsigned long pfn = lookup_pfn(upn + i);
+
+		if (pfn == UNIT_PFN_EFAULT || pfn == UNIT_PFN_EOPNOTSUPP) {
+			ret = pfn == UNIT_PFN_EFAULT ? -EFAULT : -EOPNOTSUPP;
+			break;
+		}
+		pages[i] = &unit_memmap[pfn];
+		pages[i]->pins++;
+		unit_pinned++;
+	}
+	if (ret < 0 || unit_pin_short < 0)
+		goto out;
+	/* a GUP breaking its all-or-nothing promise */
+	ret = unit_pin_short;
+	unit_pin_short = -1;
+out:
+	/* all or nothing, like the real call; a short count keeps its pins */
+	while (i > (ret < 0 ? 0 : (unsigned long)ret))
+		unpin_one(pages[--i]);
+	return ret;
+}
+
+void unpin_user_pages(struct page **pages, unsigned long npages)
+{
+	unsigned long i;
+
+	unit_unpin_calls++;
+	for (i = 0; i < npages; i++)
+		unpin_one(pages[i]);
+}
+
+void unpin_user_page_range_dirty_lock(struct page *page, unsigned long npages,
+				      bool make_dirty)
+{
+	unsigned long i;
+
+	unit_unpin_calls++;
+	for (i = 0; i < npages; i++)
+		unpin_one(page + i);
+}
+
+void unit_fail_alloc_at(long nth)
+{
+	fail_alloc_call = nth ? unit_alloc_calls + nth : 0;
+}
+
+void *unit_alloc(size_t size, bool zero)
+{
+	void *p;
+
+	if (++unit_alloc_calls == fail_alloc_call)
+		return NULL;
+	p = zero ? calloc(1, size) : malloc(size);
+	if (p)
+		unit_allocs++;
+	return p;
+}
+
+void unit_free(const void *p)
+{
+	if (!p)
+		return;
+	unit_allocs--;
+	free((void *)p);
+}
+
+void mutex_init(struct mutex *lock)
+{
+	*lock = (struct mutex) { .initialized = true };
+}
+
+void mutex_lock(struct mutex *lock)
+{
+	if (!lock->initialized || lock->locked)
+		unit_mutex_errors++;
+	lock->locked = true;
+}
+
+void mutex_unlock(struct mutex *lock)
+{
+	if (!lock->locked)
+		unit_mutex_errors++;
+	lock->locked = false;
+}
+
+void mutex_destroy(struct mutex *lock)
+{
+	if (lock->locked)
+		unit_mutex_errors++;
+	lock->initialized = false;
+}
+
+struct unit_xa_entry {
+	unsigned long	index;
+	void		*entry;
+};
+
+/* Position of the first slot whose index is >= @index. */
+static unsigned long xa_lower_bound(struct xarray *xa, unsigned long index)
+{
+	unsigned long lo = 0, hi = xa->nr;
+
+	while (lo < hi) {
+		unsigned long mid = lo + (hi - lo) / 2;
+
+		if (xa->slots[mid]->index < index)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static bool xa_found(struct xarray *xa, unsigned long pos, unsigned long index)
+{
+	return pos < xa->nr && xa->slots[pos]->index == index;
+}
+
+void *xa_load(struct xarray *xa, unsigned long index)
+{
+	unsigned long pos = xa_lower_bound(xa, index);
+
+	unit_xa_loads++;
+	return xa_found(xa, pos, index) ? xa->slots[pos]->entry : NULL;
+}
+
+void *xa_erase(struct xarray *xa, unsigned long index)
+{
+	unsigned long pos = xa_lower_bound(xa, index);
+	struct unit_xa_entry *e;
+	void *old;
+
+	if (!xa_found(xa, pos, index))
+		return NULL;
+	e = xa->slots[pos];
+	old = e->entry;
+	memmove(&xa->slots[pos], &xa->slots[pos + 1],
+		(xa->nr - pos - 1) * sizeof(*xa->slots));
+	xa->nr--;
+	unit_free(e);
+	return old;
+}
+
+void *xa_store(struct xarray *xa, unsigned long index, void *entry, gfp_t gfp)
+{
+	unsigned long pos = xa_lower_bound(xa, index);
+	struct unit_xa_entry *e;
+	void *old;
+
+	if (!entry)
+		return xa_erase(xa, index);
+	if (xa_found(xa, pos, index)) {
+		old = xa->slots[pos]->entry;
+		xa->slots[pos]->entry = entry;
+		return old;
+	}
+	e = unit_alloc(sizeof(*e), false);
+	if (!e)
+		return XA_ERROR(-ENOMEM);
+	*e = (struct unit_xa_entry) { .index = index, .entry = entry };
+	if (xa->nr == xa->cap) {
+		xa->cap = xa->cap ? 2 * xa->cap : 16;
+		xa->slots = realloc(xa->slots, xa->cap * sizeof(*xa->slots));
+	}
+	memmove(&xa->slots[pos + 1], &xa->slots[pos],
+		(xa->nr - pos) * sizeof(*xa->slots));
+	xa->slots[pos] = e;
+	xa->nr++;
+	return NULL;
+}
+
+void xa_destroy(struct xarray *xa)
+{
+	unsigned long i;
+
+	for (i = 0; i < xa->nr; i++)
+		unit_free(xa->slots[i]);
+	free(xa->slots);
+	xa_init(xa);
+}
+
+void *unit_xa_find(struct xarray *xa, unsigned long *index)
+{
+	unsigned long pos = xa_lower_bound(xa, *index);
+
+	if (pos == xa->nr)
+		return NULL;
+	*index = xa->slots[pos]->index;
+	return xa->slots[pos]->entry;
+}

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Stub: allocators backed by the harness's counting, failable allocator. */
+#ifndef _UNIT_LINUX_SLAB_H
+#define _UNIT_LINUX_SLAB_H
+
+#include <linux/types.h>
+#include <linux/overflow.h>
+
+#define GFP_KERNEL		0x1u
+#define GFP_KERNEL_ACCOUNT	0x3u
+
+void *unit_alloc(size_t size, bool zero);
+void unit_free(const void *p);
+
+static inline void *kmalloc(size_t size, gfp_t gfp)
+{
+	return unit_alloc(size, false);
+}
+
+static inline void *kzalloc(size_t size, gfp_t gfp)
+{
+	return unit_alloc(size, true);
+}
+
+static inline void *kvmalloc(size_t size, gfp_t gfp)
+{
+	return unit_alloc(size, false);
+}
+
+static inline void *kvmalloc_array(size_t n, size_t size, gfp_t gfp)
+{
+	size_t bytes;
+
+	if (__builtin_mul_overflow(n, size, &bytes))
+		return NULL;
+	return unit_alloc(bytes, false);
+}
+
+static inline void kfree(const void *p)
+{
+	unit_free(p);
+}
+
+static inline void kvfree(const void *p)
+{
+	unit_free(p);
+}
+
+#endif
