@@ -27,7 +27,7 @@ suite=tests
 
 passed=0 failed=0 skipped=0
 failed_names=()
-log_pattern='WARNING:|BUG:|BUG at|Oops|KASAN|UBSAN|lockdep|possible (circular|recursive) locking|inconsistent lock state|suspicious RCU usage|rcu.*(stall|self-detected)|general protection fault|Kernel panic'
+log_pattern='WARNING:|BUG:|BUG at|Oops|KASAN|UBSAN|possible (circular|recursive) locking|inconsistent lock state|suspicious RCU usage|INFO: lockdep is turned off|rcu.*(stall|self-detected)|general protection fault|Kernel panic'
 pin_settle_seconds=20
 
 pins_outstanding() {

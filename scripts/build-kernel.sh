@@ -32,17 +32,25 @@ if command -v ccache >/dev/null; then
 	export CCACHE_BASEDIR=$repo/build CCACHE_SLOPPINESS=time_macros
 fi
 
+# Config steps are chatty about the choices our fragments override: keep
+# their output in a log and show it only when a step fails.
+logged() {
+	"$@" >> "$out/config.log" 2>&1 ||
+		{ cat "$out/config.log" >&2; return 1; }
+}
+
 # Regenerate the config only when a fragment changed: an untouched .config
 # keeps the incremental build incremental.
 fingerprint=$(cat "${fragments[@]}" | sha256sum | cut -d' ' -f1)
 mkdir -p "$out"
 if [[ ! -f $out/.config || $(cat "$out/.regbuf-config" 2>/dev/null) != "$fingerprint" ]]; then
 	echo "build-kernel: configuring $flavour kernel in ${out#"$repo"/}" >&2
-	"${kmake[@]}" tinyconfig >/dev/null
-	"${kmake[@]}" kvm_guest.config >/dev/null
-	"$src/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" \
-		"${fragments[@]}" >/dev/null
-	"${kmake[@]}" olddefconfig >/dev/null
+	: > "$out/config.log"
+	logged "${kmake[@]}" tinyconfig
+	logged "${kmake[@]}" kvm_guest.config
+	logged "$src/scripts/kconfig/merge_config.sh" -m -O "$out" \
+		"$out/.config" "${fragments[@]}"
+	logged "${kmake[@]}" olddefconfig
 	"$repo/scripts/check-config.sh" "$out/.config" "${fragments[@]}"
 	echo "$fingerprint" > "$out/.regbuf-config"
 fi

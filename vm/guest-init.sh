@@ -33,8 +33,6 @@ mkfs.ext4 -q -F /dev/ram0 || fail "mkfs.ext4 on /dev/ram0 failed"
 mount -t ext4 /dev/ram0 "$REGBUF_SCRATCH" || fail "cannot mount scratch ext4"
 
 echo madvise > /sys/kernel/mm/transparent_hugepage/enabled
-# Tests judge the log from their own marker on: start from a quiet console.
-echo 4 > /proc/sys/kernel/printk
 
 bash "$REGBUF_RESULTS/command.sh" < /dev/null
 echo $? > "$REGBUF_RESULTS/exit-status"

@@ -20,8 +20,11 @@
 #
 # The guest (vm/guest-init.sh) mounts the usual filesystems, brings up lo,
 # makes an ext4 scratch filesystem on a ramdisk and runs COMMAND with that
-# as the working directory. A panic, a hang or the timeout makes this
-# script fail and show the end of the console log.
+# as the working directory. The command talks to this terminal through the
+# guest's first serial port (logged in output.log); the kernel's console is
+# the second one, logged in console.log, so kernel messages never mix with
+# the command's output. A panic, a hang or the timeout makes this script
+# fail and show the end of the console log.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -61,7 +64,11 @@ rm -f "$results/exit-status"
 # The command travels as a script in the results directory: no quoting
 # limits of the kernel command line.
 {
-	[[ -n $interactive ]] && echo 'exec </dev/console >/dev/console 2>&1'
+	if [[ -n $interactive ]]; then
+		echo 'exec </dev/ttyS0 >/dev/ttyS0 2>&1'
+	else
+		echo 'exec >/dev/ttyS0 2>&1'
+	fi
 	echo "cd \"\$REGBUF_SCRATCH\""
 	for name in "${envs[@]}"; do
 		[[ -v $name ]] && printf 'export %s=%q\n' "$name" "${!name}"
@@ -72,7 +79,7 @@ rm -f "$results/exit-status"
 
 console=$results/console.log
 cmdline=(
-	console=ttyS0 quiet panic=-1
+	console=ttyS1 panic=-1
 	root=/dev/root rootfstype=9p ro
 	rootflags=trans=virtio,version=9p2000.L,msize=262144,cache=loose
 	init="$repo/vm/guest-init.sh"
@@ -90,8 +97,9 @@ qemu=(
 	-device virtio-9p-pci,fsdev=root,mount_tag=/dev/root
 	-fsdev local,id=results,path="$results",security_model=none
 	-device virtio-9p-pci,fsdev=results,mount_tag=results
-	-chardev stdio,id=console,signal=off,logfile="$console"
-	-serial chardev:console
+	-chardev stdio,id=output,signal=off,logfile="$results/output.log"
+	-serial chardev:output
+	-serial file:"$console"
 )
 
 status=0
