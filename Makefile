@@ -72,13 +72,12 @@ check: unit kernel tests peer
 check-full: unit kernel tests peer
 	$(call run_suites,$(PEER_DIR)/*.t)
 
-# CMD reaches the guest through the environment: no quoting to get wrong.
-# There the test binaries and the runner are on PATH.
-export CMD
+# CMD is taken as typed ($(value)): make expands nothing in it, the guest's
+# shell does. There the test binaries and the runner are on PATH.
 vm-run: kernel tests
 	@vm/run.sh --kernel $(KIMAGE) --timeout $(VM_TIMEOUT) $(VM_ENV) \
 		$(if $(INTERACTIVE),--interactive) -- bash -c \
-		'PATH=$(BUILD)/liburing-tests:$(REPO)/liburing-tests:$$PATH; '"$$CMD"
+		'PATH=$(BUILD)/liburing-tests:$(REPO)/liburing-tests:$$PATH; $(subst ','\'',$(value CMD))'
 
 print-kernel:
 	@echo $(call kernel_image,patched,debug)

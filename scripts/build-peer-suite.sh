@@ -13,8 +13,14 @@ if [[ ! -f $dest/.built || $(<"$dest/.built") != "$version" ]]; then
 	rm -rf "$dest"
 	mkdir -p "$dest"
 	echo "build-peer-suite: fetching liburing $version source" >&2
-	(cd "$dest" && apt-get source -qq --download-only "liburing=$version" >/dev/null 2>&1 &&
-		dpkg-source -x --no-check ./*.dsc "$src" >/dev/null)
+	if ! (cd "$dest" &&
+		apt-get source -qq --download-only "liburing=$version" >apt-source.log 2>&1 &&
+		dpkg-source -x --no-check ./*.dsc "$src" >/dev/null); then
+		cat "$dest/apt-source.log" >&2
+		echo "build-peer-suite: cannot fetch liburing's source package" \
+			"(scripts/install-deps.sh adds the deb-src entry it needs)" >&2
+		exit 1
+	fi
 	echo "build-peer-suite: building liburing's tests" >&2
 	(cd "$src" && ./configure >/dev/null &&
 		make -s -j"$(nproc)" -C src >/dev/null &&
