@@ -1,0 +1,831 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Times io_uring_register_buffers() and io_uring_unregister_buffers() of
+ * already faulted-in memory, for each memory type, total size and number of
+ * buffers, and checks that the memory is backed the way it was asked for.
+ *
+ * Prerequisites: root or an RLIMIT_MEMLOCK above the largest total; THP mode
+ * madvise or always for the thp rows; free 2 MiB hugepages for the hugetlb
+ * rows (512 for the 1 GiB rows). Rows whose memory cannot be had are skipped
+ * with the reason on stderr.
+ *
+ * Usage: regcost [options]
+ *   -q               quick preset: the report's scenarios, 3 repetitions
+ *   --scenario NAME  run one scenario of the presets (-l lists them)
+ *   -m LIST          memory types: anon4k, thp, hugetlb2m, memfd (default all)
+ *   -s LIST          total sizes, K/M/G suffixes (default 1M,4M,...,1G)
+ *   -n LIST          split each total into this many equal buffers (default 1)
+ *   -r N             repetitions per row (default 9; 3 with -q)
+ *   -o FILE          write the TSV to FILE instead of stdout
+ *   -H               print the aligned table on stdout instead of the TSV
+ *   -l               list the scenarios and presets
+ *   -h               this help
+ * With none of -q, --scenario, -m, -s, -n the default preset runs. Any of
+ * -m, -s, -n runs their cross product instead of a preset.
+ *
+ * Each row maps the memory once, touches every page, then does one untimed
+ * register/unregister and N timed ones (CLOCK_MONOTONIC, ns). It reports the
+ * best and the median of the register, unregister and register+unregister
+ * times, and the number of segments (bvecs) over all buffers where fdinfo
+ * shows it (patched kernels; "-" elsewhere). Output: TSV (one header line)
+ * on stdout, the same rows as an aligned table on stderr. The backing column
+ * is "ok" or "MISMATCH: detail" (also warned about on stderr). Exit status:
+ * 0 all rows ran, 1 a registration or mapping failed (no time is reported
+ * for it), 2 bad usage or no row fits, 77 some rows skipped for lack of a
+ * resource and none failed.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/utsname.h>
+
+#include "../liburing-tests/helpers.h"
+
+#define MAX_REPS	1000
+#define MAX_LIST	16
+#define MAX_BUFS	1024
+#define MIB		(1UL << 20)
+#define GIB		(1UL << 30)
+
+/* Memory types measured; each maps to the helpers' allocator. */
+enum mem {
+	MEM_ANON4K,
+	MEM_THP,
+	MEM_HUGETLB2M,
+	MEM_MEMFD,
+	MEM_NR,
+};
+
+static const char *const mem_names[MEM_NR] = {
+	[MEM_ANON4K]	= "anon4k",
+	[MEM_THP]	= "thp",
+	[MEM_HUGETLB2M]	= "hugetlb2m",
+	[MEM_MEMFD]	= "memfd",
+};
+
+static size_t mem_pagesize(enum mem m)
+{
+	return m == MEM_THP || m == MEM_HUGETLB2M ? T_SZ_2M : T_PAGE;
+}
+
+/* A scenario is the cross product of its sizes and buffer counts. */
+struct scenario {
+	const char *name;
+	const char *what;
+	enum mem mem;
+	size_t sizes[MAX_LIST];
+	unsigned int nbufs[MAX_LIST];
+};
+
+#define SWEEP_4K	{ MIB, 4 * MIB, 16 * MIB, 64 * MIB, 256 * MIB, GIB }
+#define SWEEP_2M	{ 4 * MIB, 16 * MIB, 64 * MIB, 256 * MIB, GIB }
+#define SPLIT		{ 1, 4, 16, 64, 256, 1024 }
+
+static const struct scenario scenarios[] = {
+	{ "anon4k-sweep", "anon 4 KiB pages, one buffer of 1 MiB .. 1 GiB",
+	  MEM_ANON4K, SWEEP_4K, { 1 } },
+	{ "thp-sweep", "THP, one buffer of 4 MiB .. 1 GiB",
+	  MEM_THP, SWEEP_2M, { 1 } },
+	{ "hugetlb2m-sweep", "2 MiB hugetlb, one buffer of 4 MiB .. 1 GiB",
+	  MEM_HUGETLB2M, SWEEP_2M, { 1 } },
+	{ "memfd-sweep", "memfd (shmem), one buffer of 1 MiB .. 1 GiB",
+	  MEM_MEMFD, SWEEP_4K, { 1 } },
+	{ "anon4k-split", "256 MiB of anon 4 KiB pages in 1 .. 1024 buffers",
+	  MEM_ANON4K, { 256 * MIB }, SPLIT },
+	{ "thp-split", "256 MiB of THP in 1 .. 1024 buffers",
+	  MEM_THP, { 256 * MIB }, SPLIT },
+	{ "hugetlb2m-split", "256 MiB of 2 MiB hugetlb in 1 .. 1024 buffers",
+	  MEM_HUGETLB2M, { 256 * MIB }, SPLIT },
+	{ "memfd-split", "256 MiB of memfd in 1 .. 1024 buffers",
+	  MEM_MEMFD, { 256 * MIB }, SPLIT },
+	{ "hugetlb2m-x256", "256 buffers of 2 MiB hugetlb each (512 MiB)",
+	  MEM_HUGETLB2M, { 512 * MIB }, { 256 } },
+	{ "hugetlb2m-x512", "512 buffers of 2 MiB hugetlb each (1 GiB)",
+	  MEM_HUGETLB2M, { GIB }, { 512 } },
+	{ "hugetlb2m-256m", "one 256 MiB buffer of 2 MiB hugetlb",
+	  MEM_HUGETLB2M, { 256 * MIB }, { 1 } },
+	{ "thp-256m", "one 256 MiB buffer of THP",
+	  MEM_THP, { 256 * MIB }, { 1 } },
+	{ "anon4k-64m", "one 64 MiB buffer of anon 4 KiB pages",
+	  MEM_ANON4K, { 64 * MIB }, { 1 } },
+	{ "anon4k-256m", "one 256 MiB buffer of anon 4 KiB pages",
+	  MEM_ANON4K, { 256 * MIB }, { 1 } },
+	{ "memfd-256m", "one 256 MiB buffer of memfd",
+	  MEM_MEMFD, { 256 * MIB }, { 1 } },
+};
+
+/* The named scenarios of the report are rows of the sweeps and splits. */
+static const char *const preset_default[] = {
+	"anon4k-sweep", "thp-sweep", "hugetlb2m-sweep", "memfd-sweep",
+	"anon4k-split", "thp-split", "hugetlb2m-split", "memfd-split",
+	"hugetlb2m-x256", "hugetlb2m-x512", NULL,
+};
+
+static const char *const preset_quick[] = {
+	"hugetlb2m-256m", "thp-256m", "hugetlb2m-x256", "hugetlb2m-x512",
+	"anon4k-64m", "anon4k-256m", "memfd-256m", NULL,
+};
+
+struct times {
+	uint64_t best, median;
+};
+
+struct result {
+	const char *scenario;
+	enum mem mem;
+	size_t total;
+	unsigned int nbufs;
+	unsigned int reps;
+	struct times reg, unreg, sum;
+	long bvecs;		/* segments over all buffers, -1 if not shown */
+	char backing[200];
+};
+
+static struct {
+	unsigned int reps;
+	FILE *tsv;
+	FILE *table;
+	struct utsname uts;
+	struct io_uring ring;
+	unsigned int ran, skipped, mismatched;
+} g;
+
+static void usage(FILE *fp)
+{
+	fputs("usage: regcost [-q] [--scenario NAME] [-m LIST] [-s LIST] [-n LIST]\n"
+	      "               [-r N] [-o FILE] [-H] [-l] [-h]\n"
+	      "  -q               quick preset (3 repetitions unless -r)\n"
+	      "  --scenario NAME  run one scenario (see -l)\n"
+	      "  -m LIST          memory types: anon4k,thp,hugetlb2m,memfd (default all)\n"
+	      "  -s LIST          total sizes with K/M/G suffixes (default 1M,4M,16M,64M,256M,1G)\n"
+	      "  -n LIST          numbers of equal buffers per total (default 1)\n"
+	      "  -r N             repetitions per row (default 9)\n"
+	      "  -o FILE          TSV to FILE instead of stdout\n"
+	      "  -H               aligned table on stdout instead of the TSV\n"
+	      "  -l               list scenarios and presets\n"
+	      "  -h               this help\n"
+	      "Without -q, --scenario, -m, -s or -n the default preset runs.\n",
+	      fp);
+}
+
+static void list_scenarios(void)
+{
+	const char *const *p;
+	unsigned int i;
+
+	for (i = 0; i < T_ARRAY_SIZE(scenarios); i++)
+		printf("%-16s %s\n", scenarios[i].name, scenarios[i].what);
+	printf("\ndefault preset:");
+	for (p = preset_default; *p; p++)
+		printf(" %s", *p);
+	printf("\nquick preset (-q):");
+	for (p = preset_quick; *p; p++)
+		printf(" %s", *p);
+	putchar('\n');
+}
+
+static const struct scenario *find_scenario(const char *name)
+{
+	unsigned int i;
+
+	for (i = 0; i < T_ARRAY_SIZE(scenarios); i++)
+		if (!strcmp(scenarios[i].name, name))
+			return &scenarios[i];
+	return NULL;
+}
+
+/* ---- parsing ---- */
+
+static int parse_size(const char *s, size_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -1;
+	switch (*end) {
+	case 'G': case 'g': v <<= 10; /* fall through */
+	case 'M': case 'm': v <<= 10; /* fall through */
+	case 'K': case 'k': v <<= 10; end++; break;
+	}
+	if (*end || !v)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* Splits a comma list; each item goes through parse(), count into *nr. */
+static int parse_list(const char *arg, void *vals, size_t elem, unsigned int *nr,
+		      int (*parse)(const char *, void *))
+{
+	char *copy = strdup(arg), *tok, *save = NULL;
+	int ret = 0;
+
+	*nr = 0;
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (*nr == MAX_LIST || parse(tok, (char *)vals + *nr * elem)) {
+			ret = -1;
+			break;
+		}
+		(*nr)++;
+	}
+	free(copy);
+	return ret || !*nr ? -1 : 0;
+}
+
+static int parse_size_item(const char *s, void *out)
+{
+	return parse_size(s, out);
+}
+
+static int parse_nbufs_item(const char *s, void *out)
+{
+	size_t v;
+
+	if (parse_size(s, &v) || v > MAX_BUFS)
+		return -1;
+	*(unsigned int *)out = v;
+	return 0;
+}
+
+static int parse_mem_item(const char *s, void *out)
+{
+	unsigned int i;
+
+	for (i = 0; i < MEM_NR; i++) {
+		if (!strcmp(s, mem_names[i])) {
+			*(enum mem *)out = i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* ---- backing checks ---- */
+
+static long meminfo_kb(const char *field)
+{
+	size_t flen = strlen(field);
+	char line[256];
+	long kb = -1;
+	FILE *fp;
+
+	fp = fopen("/proc/meminfo", "r");
+	if (!fp)
+		return -1;
+	while (fgets(line, sizeof(line), fp)) {
+		if (!strncmp(line, field, flen) && line[flen] == ':') {
+			kb = strtol(line + flen + 1, NULL, 10);
+			break;
+		}
+	}
+	fclose(fp);
+	return kb;
+}
+
+/* A field of the smaps entry of the mapping containing addr, in kB. */
+static long smaps_kb(const void *addr, const char *field)
+{
+	size_t flen = strlen(field);
+	unsigned long start, end;
+	bool in_vma = false;
+	char line[512];
+	long kb = -1;
+	FILE *fp;
+
+	fp = fopen("/proc/self/smaps", "r");
+	if (!fp)
+		return -1;
+	while (fgets(line, sizeof(line), fp)) {
+		if (sscanf(line, "%lx-%lx ", &start, &end) == 2 &&
+		    strchr(line, '-') < strchr(line, ' ')) {
+			in_vma = (uintptr_t)addr >= start && (uintptr_t)addr < end;
+			continue;
+		}
+		if (in_vma && !strncmp(line, field, flen) && line[flen] == ':') {
+			kb = strtol(line + flen + 1, NULL, 10);
+			break;
+		}
+	}
+	fclose(fp);
+	return kb;
+}
+
+struct snapshot {
+	long anon_huge_kb;	/* /proc/meminfo AnonHugePages */
+	long huge_free;		/* free 2 MiB hugepages */
+};
+
+static void snapshot(struct snapshot *s)
+{
+	char path[] = "/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages";
+	FILE *fp;
+
+	s->anon_huge_kb = meminfo_kb("AnonHugePages");
+	s->huge_free = -1;
+	fp = fopen(path, "r");
+	if (fp) {
+		if (fscanf(fp, "%ld", &s->huge_free) != 1)
+			s->huge_free = -1;
+		fclose(fp);
+	}
+}
+
+/* Writes "ok" or "MISMATCH: ..." into out. */
+static void check_backing(enum mem m, const char *buf, size_t len,
+			  const struct snapshot *before, char *out, size_t outlen)
+{
+	long want_kb = len >> 10, rss = smaps_kb(buf, "Rss");
+	long anon_huge = smaps_kb(buf, "AnonHugePages");
+	struct snapshot after;
+
+	snapshot(&after);
+	switch (m) {
+	case MEM_ANON4K:
+		if (anon_huge != 0 || rss < want_kb) {
+			snprintf(out, outlen,
+				 "MISMATCH: mapping has AnonHugePages %ld kB (want 0), Rss %ld of %ld kB",
+				 anon_huge, rss, want_kb);
+			return;
+		}
+		break;
+	case MEM_THP:
+		if (anon_huge < want_kb) {
+			snprintf(out, outlen,
+				 "MISMATCH: mapping has AnonHugePages %ld of %ld kB (meminfo delta %ld kB)",
+				 anon_huge, want_kb,
+				 after.anon_huge_kb - before->anon_huge_kb);
+			return;
+		}
+		break;
+	case MEM_HUGETLB2M:
+		if (before->huge_free - after.huge_free != (long)(len / T_SZ_2M)) {
+			snprintf(out, outlen,
+				 "MISMATCH: free 2 MiB hugepages went %ld -> %ld, want %zu fewer",
+				 before->huge_free, after.huge_free, len / T_SZ_2M);
+			return;
+		}
+		break;
+	case MEM_MEMFD:
+		if (rss < want_kb) {
+			snprintf(out, outlen, "MISMATCH: mapping has Rss %ld of %ld kB",
+				 rss, want_kb);
+			return;
+		}
+		break;
+	case MEM_NR:
+		break;
+	}
+	snprintf(out, outlen, "ok");
+}
+
+/* ---- memory ---- */
+
+struct region {
+	char *buf;
+	size_t len;
+	int fd;
+};
+
+/*
+ * THP is mapped as plain anon and then advised, not with t_alloc(T_MEM_THP):
+ * that one skips on a THP shortfall, and here a shortfall is measured and
+ * flagged instead.
+ */
+static int map_thp(struct region *r)
+{
+	int ret = t_mem_check(T_MEM_THP, r->len);
+
+	if (ret)
+		return ret;
+	r->buf = t_reserve(r->len, T_SZ_2M);
+	if (!r->buf)
+		return T_EXIT_FAIL;
+	ret = t_map_fixed(r->buf, r->len, T_MEM_ANON, PROT_READ | PROT_WRITE, NULL);
+	if (!ret && madvise(r->buf, r->len, MADV_HUGEPAGE)) {
+		fprintf(stderr, "regcost: madvise(MADV_HUGEPAGE): %s\n", strerror(errno));
+		ret = T_EXIT_FAIL;
+	}
+	if (ret) {
+		t_unreserve(r->buf, r->len);
+		r->buf = NULL;
+	}
+	return ret;
+}
+
+static int map_region(enum mem m, struct region *r)
+{
+	static const enum t_mem helper_type[MEM_NR] = {
+		[MEM_ANON4K]	= T_MEM_ANON,
+		[MEM_HUGETLB2M]	= T_MEM_HUGETLB_2M,
+		[MEM_MEMFD]	= T_MEM_MEMFD,
+	};
+	size_t off;
+	int ret;
+
+	r->fd = -1;
+	if (m == MEM_THP)
+		ret = map_thp(r);
+	else
+		ret = t_alloc(helper_type[m], r->len, &r->buf, &r->fd);
+	if (ret)
+		return ret;
+	/* registration cost, not fault cost: every page is present first */
+	for (off = 0; off < r->len; off += T_PAGE)
+		r->buf[off] = 1;
+	return T_EXIT_PASS;
+}
+
+static void unmap_region(struct region *r)
+{
+	t_unreserve(r->buf, r->len);
+	if (r->fd >= 0)
+		close(r->fd);
+}
+
+/* ---- timing ---- */
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + ts.tv_nsec;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static struct times summarize(uint64_t *v, unsigned int n)
+{
+	struct times t;
+
+	qsort(v, n, sizeof(*v), cmp_u64);
+	t.best = v[0];
+	t.median = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	return t;
+}
+
+static int register_fail(const struct result *r, const char *call, int ret)
+{
+	struct rlimit rl;
+
+	fprintf(stderr, "regcost: %s of %u x %zu bytes of %s: %s\n", call,
+		r->nbufs, r->total / r->nbufs, mem_names[r->mem], strerror(-ret));
+	if (ret == -ENOMEM && geteuid() && !getrlimit(RLIMIT_MEMLOCK, &rl))
+		fprintf(stderr, "regcost: RLIMIT_MEMLOCK is %llu bytes: run as root or raise it (ulimit -l)\n",
+			(unsigned long long)rl.rlim_cur);
+	return T_EXIT_FAIL;
+}
+
+/* One register/unregister pair; times in ns into *reg and *unreg. */
+static int reg_unreg(const struct result *r, const struct iovec *iov,
+		     uint64_t *reg, uint64_t *unreg)
+{
+	uint64_t t0, t1, t2;
+	int ret;
+
+	t0 = now_ns();
+	ret = io_uring_register_buffers(&g.ring, iov, r->nbufs);
+	t1 = now_ns();
+	if (ret)
+		return register_fail(r, "io_uring_register_buffers", ret);
+	ret = io_uring_unregister_buffers(&g.ring);
+	t2 = now_ns();
+	if (ret)
+		return register_fail(r, "io_uring_unregister_buffers", ret);
+	*reg = t1 - t0;
+	*unreg = t2 - t1;
+	return T_EXIT_PASS;
+}
+
+/* Sum of nr_bvecs over the registered buffers (patched fdinfo), or -1. */
+static long count_bvecs(unsigned int nbufs)
+{
+	struct t_ubuf_info info;
+	unsigned int i;
+	long sum = 0;
+
+	for (i = 0; i < nbufs; i++) {
+		if (t_fdinfo_ubuf(&g.ring, i, &info))
+			return -1;
+		sum += info.nr_bvecs;
+	}
+	return sum;
+}
+
+static int measure(struct result *r, const struct iovec *iov)
+{
+	static uint64_t reg[MAX_REPS], unreg[MAX_REPS], sum[MAX_REPS];
+	unsigned int i;
+	int ret;
+
+	/*
+	 * An untimed first round, as the first pin of a page costs more than
+	 * the next ones; it also reads the segment count.
+	 */
+	ret = io_uring_register_buffers(&g.ring, iov, r->nbufs);
+	if (ret)
+		return register_fail(r, "io_uring_register_buffers", ret);
+	r->bvecs = count_bvecs(r->nbufs);
+	ret = io_uring_unregister_buffers(&g.ring);
+	if (ret)
+		return register_fail(r, "io_uring_unregister_buffers", ret);
+
+	for (i = 0; !ret && i < r->reps; i++) {
+		ret = reg_unreg(r, iov, &reg[i], &unreg[i]);
+		sum[i] = reg[i] + unreg[i];
+	}
+	if (ret)
+		return ret;
+	r->reg = summarize(reg, r->reps);
+	r->unreg = summarize(unreg, r->reps);
+	r->sum = summarize(sum, r->reps);
+	return T_EXIT_PASS;
+}
+
+/* ---- output ---- */
+
+static void print_header(void)
+{
+	if (g.tsv)
+		fprintf(g.tsv, "kernel\tscenario\tmem\ttotal_bytes\tnr_bufs\tbuf_bytes\treps\t"
+			"reg_best_ns\treg_median_ns\tunreg_best_ns\tunreg_median_ns\t"
+			"sum_best_ns\tsum_median_ns\tbvecs\tbacking\n");
+	fprintf(g.table, "%-16s %-9s %6s %5s %6s %4s %21s %21s %21s %7s  %s\n",
+		"scenario", "mem", "total", "bufs", "each", "reps",
+		"register best/med us", "unregister best/med", "sum best/med",
+		"bvecs", "backing");
+}
+
+static const char *human_size(size_t v, char *buf, size_t len)
+{
+	if (v >= GIB && !(v % GIB))
+		snprintf(buf, len, "%zuG", v / GIB);
+	else if (v >= MIB && !(v % MIB))
+		snprintf(buf, len, "%zuM", v / MIB);
+	else
+		snprintf(buf, len, "%zuK", v >> 10);
+	return buf;
+}
+
+static void print_row(const struct result *r)
+{
+	char tot[24], each[24], t[3][48], bvecs[24] = "-";
+
+	if (r->bvecs >= 0)
+		snprintf(bvecs, sizeof(bvecs), "%ld", r->bvecs);
+	if (g.tsv) {
+		fprintf(g.tsv, "%s\t%s\t%s\t%zu\t%u\t%zu\t%u\t%" PRIu64 "\t%" PRIu64
+			"\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%s\t%s\n",
+			g.uts.release, r->scenario, mem_names[r->mem], r->total,
+			r->nbufs, r->total / r->nbufs, r->reps, r->reg.best,
+			r->reg.median, r->unreg.best, r->unreg.median, r->sum.best,
+			r->sum.median, bvecs, r->backing);
+		fflush(g.tsv);
+	}
+	snprintf(t[0], sizeof(t[0]), "%.1f/%.1f", r->reg.best / 1e3, r->reg.median / 1e3);
+	snprintf(t[1], sizeof(t[1]), "%.1f/%.1f", r->unreg.best / 1e3, r->unreg.median / 1e3);
+	snprintf(t[2], sizeof(t[2]), "%.1f/%.1f", r->sum.best / 1e3, r->sum.median / 1e3);
+	fprintf(g.table, "%-16s %-9s %6s %5u %6s %4u %21s %21s %21s %7s  %s\n",
+		r->scenario, mem_names[r->mem], human_size(r->total, tot, sizeof(tot)),
+		r->nbufs, human_size(r->total / r->nbufs, each, sizeof(each)),
+		r->reps, t[0], t[1], t[2], bvecs, r->backing);
+	fflush(g.table);
+}
+
+/* ---- rows ---- */
+
+static int run_row(const char *scenario, enum mem m, size_t total,
+		   unsigned int nbufs)
+{
+	static struct iovec iov[MAX_BUFS];
+	struct result r = {
+		.scenario = scenario, .mem = m, .total = total, .nbufs = nbufs,
+		.reps = g.reps,
+	};
+	struct region region = { .len = total };
+	struct snapshot before;
+	size_t each = total / nbufs;
+	unsigned int i;
+	int ret;
+
+	if (total % nbufs || each % T_PAGE || total % mem_pagesize(m) ||
+	    each > GIB) {
+		fprintf(stderr, "regcost: %s: %zu bytes of %s in %u buffers: not whole pages or a buffer over 1 GiB, row left out\n",
+			scenario, total, mem_names[m], nbufs);
+		return T_EXIT_PASS;
+	}
+
+	snapshot(&before);
+	ret = map_region(m, &region);
+	if (ret == T_EXIT_SKIP) {
+		fprintf(stderr, "regcost: SKIP %s %s %zu bytes: %s\n", scenario,
+			mem_names[m], total, t_skip_reason());
+		g.skipped++;
+		return T_EXIT_PASS;
+	}
+	if (ret) {
+		fprintf(stderr, "regcost: %s: cannot map %zu bytes of %s\n",
+			scenario, total, mem_names[m]);
+		return ret;
+	}
+	check_backing(m, region.buf, total, &before, r.backing, sizeof(r.backing));
+	if (strcmp(r.backing, "ok")) {
+		fprintf(stderr, "regcost: warning: %s %s %zu bytes: %s\n", scenario,
+			mem_names[m], total, r.backing);
+		g.mismatched++;
+	}
+
+	for (i = 0; i < nbufs; i++) {
+		iov[i].iov_base = region.buf + i * each;
+		iov[i].iov_len = each;
+	}
+	ret = measure(&r, iov);
+	unmap_region(&region);
+	if (ret)
+		return ret;
+	print_row(&r);
+	g.ran++;
+	return T_EXIT_PASS;
+}
+
+static int run_scenario(const struct scenario *s)
+{
+	unsigned int i, j;
+	int ret;
+
+	for (i = 0; i < MAX_LIST && s->sizes[i]; i++) {
+		for (j = 0; j < MAX_LIST && s->nbufs[j]; j++) {
+			ret = run_row(s->name, s->mem, s->sizes[i], s->nbufs[j]);
+			if (ret)
+				return ret;
+		}
+	}
+	return T_EXIT_PASS;
+}
+
+static int run_preset(const char *const *names)
+{
+	int ret;
+
+	for (; *names; names++) {
+		ret = run_scenario(find_scenario(*names));
+		if (ret)
+			return ret;
+	}
+	return T_EXIT_PASS;
+}
+
+int main(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "scenario", required_argument, NULL, 'S' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	enum mem mems[MAX_LIST] = { MEM_ANON4K, MEM_THP, MEM_HUGETLB2M, MEM_MEMFD };
+	size_t sizes[MAX_LIST] = SWEEP_4K;
+	unsigned int nbufs[MAX_LIST] = { 1 };
+	unsigned int nr_mems = MEM_NR, nr_sizes = 6, nr_nbufs = 1, i, j, k;
+	const struct scenario *one = NULL;
+	const char *tsv_path = NULL;
+	bool quick = false, custom = false, table_on_stdout = false;
+	int opt, ret, reps = -1;
+	FILE *out;
+
+	while ((opt = getopt_long(argc, argv, "qm:s:n:r:o:Hlh", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'q':
+			quick = true;
+			break;
+		case 'S':
+			one = find_scenario(optarg);
+			if (!one) {
+				fprintf(stderr, "regcost: no scenario %s (see -l)\n", optarg);
+				return 2;
+			}
+			break;
+		case 'm':
+			custom = true;
+			if (parse_list(optarg, mems, sizeof(mems[0]), &nr_mems, parse_mem_item)) {
+				fprintf(stderr, "regcost: bad -m list %s\n", optarg);
+				return 2;
+			}
+			break;
+		case 's':
+			custom = true;
+			if (parse_list(optarg, sizes, sizeof(sizes[0]), &nr_sizes, parse_size_item)) {
+				fprintf(stderr, "regcost: bad -s list %s\n", optarg);
+				return 2;
+			}
+			break;
+		case 'n':
+			custom = true;
+			if (parse_list(optarg, nbufs, sizeof(nbufs[0]), &nr_nbufs, parse_nbufs_item)) {
+				fprintf(stderr, "regcost: bad -n list %s (1 .. %d each)\n",
+					optarg, MAX_BUFS);
+				return 2;
+			}
+			break;
+		case 'r':
+			reps = atoi(optarg);
+			if (reps < 1 || reps > MAX_REPS) {
+				fprintf(stderr, "regcost: -r wants 1 .. %d\n", MAX_REPS);
+				return 2;
+			}
+			break;
+		case 'o':
+			tsv_path = optarg;
+			break;
+		case 'H':
+			table_on_stdout = true;
+			break;
+		case 'l':
+			list_scenarios();
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc || (quick + !!one + custom) > 1) {
+		usage(stderr);
+		fprintf(stderr, "regcost: -q, --scenario and -m/-s/-n exclude each other\n");
+		return 2;
+	}
+	g.reps = reps > 0 ? reps : quick ? 3 : 9;
+
+	/*
+	 * The helpers print their diagnostics on stdout: the TSV gets its own
+	 * copy of stdout and fd 1 goes to stderr, so no stray line lands in it.
+	 */
+	out = fdopen(dup(STDOUT_FILENO), "w");
+	if (!out || dup2(STDERR_FILENO, STDOUT_FILENO) < 0) {
+		perror("regcost: dup stdout");
+		return 1;
+	}
+	g.table = table_on_stdout ? out : stderr;
+	g.tsv = table_on_stdout ? NULL : out;
+	if (tsv_path) {
+		g.tsv = fopen(tsv_path, "w");
+		if (!g.tsv) {
+			fprintf(stderr, "regcost: %s: %s\n", tsv_path, strerror(errno));
+			return 1;
+		}
+	}
+	uname(&g.uts);
+
+	ret = t_ring_setup(&g.ring);
+	if (ret) {
+		if (ret == T_EXIT_SKIP)
+			fprintf(stderr, "regcost: SKIP: %s\n", t_skip_reason());
+		return ret;
+	}
+
+	print_header();
+	if (one) {
+		ret = run_scenario(one);
+	} else if (quick) {
+		ret = run_preset(preset_quick);
+	} else if (custom) {
+		ret = T_EXIT_PASS;
+		for (i = 0; !ret && i < nr_mems; i++)
+			for (j = 0; !ret && j < nr_sizes; j++)
+				for (k = 0; !ret && k < nr_nbufs; k++)
+					ret = run_row("custom", mems[i], sizes[j], nbufs[k]);
+	} else {
+		ret = run_preset(preset_default);
+	}
+	io_uring_queue_exit(&g.ring);
+
+	fprintf(stderr, "regcost: %u rows measured, %u skipped, %u with a backing mismatch%s\n",
+		g.ran, g.skipped, g.mismatched, ret ? "; stopped at a failure" : "");
+	if (g.tsv && fclose(g.tsv)) {
+		perror("regcost: writing the TSV");
+		return 1;
+	}
+	if (ret)
+		return T_EXIT_FAIL;
+	if (!g.ran && !g.skipped) {
+		fprintf(stderr, "regcost: no row fits the sizes and buffer counts given\n");
+		return 2;
+	}
+	return g.skipped ? T_EXIT_SKIP : T_EXIT_PASS;
+}
