@@ -23,7 +23,7 @@ KIMAGE := $(if $(filter base patched,$(KERNEL)),$(call kernel_image,$(KERNEL),$(
 # Guest limits: the whole run must fit CI's budget with room to spare.
 VM_TIMEOUT ?= 3000
 TEST_TIMEOUT ?= 300
-VM_ENV := $(foreach v,STRESS_ITER STRESS_SEED,--env $(v))
+VM_ENV := $(foreach v,STRESS_ITER STRESS_SEED STRESS_THREADS STRESS_TIME,--env $(v))
 
 OUR_TESTS := $(patsubst liburing-tests/%.c,$(BUILD)/liburing-tests/%.t,\
 	$(filter-out liburing-tests/helpers.c,$(wildcard liburing-tests/*.c)))

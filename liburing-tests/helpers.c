@@ -13,15 +13,20 @@
 #include <linux/magic.h>
 #include <linux/mman.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <grp.h>
+#include <time.h>
 
 #include "helpers.h"
 
 /* Guard bytes checked on each side of a fixed read. */
 #define T_GUARD		(64UL << 10)
 
-static char skip_reason[256];
+static __thread char skip_reason[256];
 static unsigned int tap_nr, tap_pass, tap_fail, tap_skip;
 
 const char *t_errname(int ret)
@@ -297,7 +302,8 @@ static int create_file(const char *dir, size_t len)
 	char path[256];
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/regbuf-%d-%u", dir, getpid(), nr++);
+	snprintf(path, sizeof(path), "%s/regbuf-%d-%u", dir, getpid(),
+		 __atomic_fetch_add(&nr, 1, __ATOMIC_RELAXED));
 	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		t_diag("create %s: %s", path, strerror(errno));
@@ -523,7 +529,12 @@ void t_layout_unmap(struct t_layout *l)
 
 int t_ring_setup(struct io_uring *ring)
 {
-	int ret = io_uring_queue_init(8, ring, 0);
+	return t_ring_setup_sized(ring, 8);
+}
+
+int t_ring_setup_sized(struct io_uring *ring, unsigned int entries)
+{
+	int ret = io_uring_queue_init(entries, ring, 0);
 
 	if (ret == -ENOSYS)
 		return t_skip("io_uring not supported by this kernel");
@@ -534,6 +545,125 @@ int t_ring_setup(struct io_uring *ring)
 		return T_EXIT_FAIL;
 	}
 	return T_EXIT_PASS;
+}
+
+int t_nop(struct io_uring *ring)
+{
+	static __u64 next_id = 0x6e6f700000000000ULL;
+	__u64 id = __atomic_fetch_add(&next_id, 1, __ATOMIC_RELAXED);
+	struct io_uring_sqe *sqe;
+	int ret, res;
+
+	sqe = io_uring_get_sqe(ring);
+	if (!sqe) {
+		t_diag("no free sqe");
+		return -EBUSY;
+	}
+	io_uring_prep_nop(sqe);
+	sqe->user_data = id;
+	ret = io_uring_submit(ring);
+	if (ret != 1) {
+		t_diag("io_uring_submit: %d", ret);
+		return ret < 0 ? ret : -EIO;
+	}
+	ret = t_wait_user_data(ring, id, T_WAIT_MS, &res);
+	return ret ? ret : res;
+}
+
+/* Next CQE before the deadline end (CLOCK_MONOTONIC): 0, -ETIME or -errno. */
+static int wait_cqe_until(struct io_uring *ring, const struct timespec *end,
+			  struct io_uring_cqe **cqe)
+{
+	struct __kernel_timespec ts;
+	struct timespec now;
+	long left_ns;
+	int ret;
+
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left_ns = (end->tv_sec - now.tv_sec) * 1000000000L +
+			  end->tv_nsec - now.tv_nsec;
+		if (left_ns <= 0)
+			return -ETIME;
+		ts.tv_sec = left_ns / 1000000000L;
+		ts.tv_nsec = left_ns % 1000000000L;
+		ret = io_uring_wait_cqe_timeout(ring, cqe, &ts);
+		if (ret == -ETIME || ret == -EINTR)
+			continue;
+		if (ret)
+			t_diag("io_uring_wait_cqe_timeout: %s", strerror(-ret));
+		return ret;
+	}
+}
+
+static void deadline(struct timespec *end, unsigned int timeout_ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, end);
+	end->tv_sec += timeout_ms / 1000;
+	end->tv_nsec += (timeout_ms % 1000) * 1000000L;
+	if (end->tv_nsec >= 1000000000L) {
+		end->tv_sec++;
+		end->tv_nsec -= 1000000000L;
+	}
+}
+
+int t_wait_user_data(struct io_uring *ring, __u64 user_data,
+		     unsigned int timeout_ms, int *res)
+{
+	struct io_uring_cqe *cqe;
+	struct timespec end;
+	int ret;
+
+	deadline(&end, timeout_ms);
+	for (;;) {
+		ret = wait_cqe_until(ring, &end, &cqe);
+		if (ret)
+			return ret;
+		if (cqe->user_data == user_data) {
+			*res = cqe->res;
+			io_uring_cqe_seen(ring, cqe);
+			return 0;
+		}
+		io_uring_cqe_seen(ring, cqe);
+	}
+}
+
+int t_wait_tags(struct io_uring *ring, const __u64 *user_data,
+		unsigned int nr, unsigned int timeout_ms)
+{
+	struct io_uring_cqe *cqe;
+	unsigned int i, left = nr;
+	struct timespec end;
+	bool *seen;
+	int ret = 0;
+
+	seen = calloc(nr ? nr : 1, sizeof(*seen));
+	if (!seen)
+		return -ENOMEM;
+	deadline(&end, timeout_ms);
+	while (left) {
+		ret = wait_cqe_until(ring, &end, &cqe);
+		if (ret)
+			break;
+		for (i = 0; i < nr; i++) {
+			if (!seen[i] && user_data[i] == cqe->user_data) {
+				seen[i] = true;
+				left--;
+				break;
+			}
+		}
+		io_uring_cqe_seen(ring, cqe);
+	}
+	for (i = 0; ret == -ETIME && i < nr; i++) {
+		if (!seen[i]) {
+			t_diag("no CQE for tag 0x%llx after %u ms (%u of %u missing)",
+			       (unsigned long long)user_data[i], timeout_ms,
+			       left, nr);
+			break;
+		}
+	}
+	free(seen);
+	return ret;
 }
 
 const char *t_reg_name(enum t_reg how)
@@ -575,20 +705,30 @@ int t_register(struct io_uring *ring, enum t_reg how,
 		}
 		/* one update per slot: a batch would hide a later slot's error */
 		for (i = 0; i < nr; i++) {
-			ret = io_uring_register_buffers_update_tag(ring, i, &iov[i],
-								   &tags[i], 1);
-			if (ret < 0)
+			ret = t_update(ring, i, &iov[i], tags[i]);
+			if (ret)
 				return ret;
-			if (ret != 1) {
-				t_diag("update of slot %u returned %d", i, ret);
-				return -EPROTO;
-			}
 		}
 		return 0;
 	case T_REG_NR:
 		break;
 	}
 	return -EINVAL;
+}
+
+int t_update(struct io_uring *ring, unsigned int idx, const struct iovec *iov,
+	     __u64 tag)
+{
+	int ret;
+
+	ret = io_uring_register_buffers_update_tag(ring, idx, iov, &tag, 1);
+	if (ret < 0)
+		return ret;
+	if (ret != 1) {
+		t_diag("update of slot %u returned %d", idx, ret);
+		return -EPROTO;
+	}
+	return 0;
 }
 
 int t_register_or_skip(struct io_uring *ring, const struct iovec *iov,
@@ -624,7 +764,8 @@ int t_file_open(struct t_file *f, bool direct)
 	static unsigned int nr;
 	char path[64];
 
-	snprintf(path, sizeof(path), "regbuf-data-%d-%u", getpid(), nr++);
+	snprintf(path, sizeof(path), "regbuf-data-%d-%u", getpid(),
+		 __atomic_fetch_add(&nr, 1, __ATOMIC_RELAXED));
 	f->direct = direct;
 	f->fd = -1;
 	f->bfd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -656,13 +797,10 @@ void t_file_close(struct t_file *f)
 	f->fd = f->bfd = -1;
 }
 
-int t_fixed_io(struct io_uring *ring, bool write, int fd, void *addr,
-	       size_t len, off_t off, int buf_index)
+int t_fixed_io_submit(struct io_uring *ring, bool write, int fd, void *addr,
+		      size_t len, off_t off, int buf_index, __u64 user_data)
 {
-	static __u64 next_id = 0x696f000000000000ULL;
 	struct io_uring_sqe *sqe;
-	struct io_uring_cqe *cqe;
-	__u64 id = next_id++;
 	int ret;
 
 	sqe = io_uring_get_sqe(ring);
@@ -674,12 +812,26 @@ int t_fixed_io(struct io_uring *ring, bool write, int fd, void *addr,
 		io_uring_prep_write_fixed(sqe, fd, addr, len, off, buf_index);
 	else
 		io_uring_prep_read_fixed(sqe, fd, addr, len, off, buf_index);
-	sqe->user_data = id;
+	sqe->user_data = user_data;
 	ret = io_uring_submit(ring);
 	if (ret != 1) {
 		t_diag("io_uring_submit: %d", ret);
 		return ret < 0 ? ret : -EIO;
 	}
+	return 0;
+}
+
+int t_fixed_io(struct io_uring *ring, bool write, int fd, void *addr,
+	       size_t len, off_t off, int buf_index)
+{
+	static __u64 next_id = 0x696f000000000000ULL;
+	__u64 id = __atomic_fetch_add(&next_id, 1, __ATOMIC_RELAXED);
+	struct io_uring_cqe *cqe;
+	int ret;
+
+	ret = t_fixed_io_submit(ring, write, fd, addr, len, off, buf_index, id);
+	if (ret)
+		return ret;
 	/* skip buffer-tag CQEs left over from unregistration or updates */
 	for (;;) {
 		ret = io_uring_wait_cqe(ring, &cqe);
@@ -718,6 +870,16 @@ static int full_pwrite(int fd, const void *buf, size_t len, off_t off)
 		return T_EXIT_FAIL;
 	}
 	return T_EXIT_PASS;
+}
+
+int t_file_read(struct t_file *f, void *buf, size_t len, off_t off)
+{
+	return full_pread(f->bfd, buf, len, off);
+}
+
+int t_file_write(struct t_file *f, const void *buf, size_t len, off_t off)
+{
+	return full_pwrite(f->bfd, buf, len, off);
 }
 
 int t_check_fixed_rw(struct io_uring *ring, struct t_file *f, int buf_index,
@@ -787,10 +949,12 @@ out:
 unsigned int t_seed(void)
 {
 	static unsigned int seed;
+	unsigned int zero = 0;
 
-	if (!seed)
-		seed = (unsigned int)getpid() * 2654435761u;
-	return ++seed;
+	__atomic_compare_exchange_n(&seed, &zero,
+				    (unsigned int)getpid() * 2654435761u, false,
+				    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+	return __atomic_add_fetch(&seed, 1, __ATOMIC_RELAXED);
 }
 
 static uint64_t pattern_word(unsigned int seed, uint64_t word)
@@ -840,6 +1004,22 @@ int t_verify(const void *buf, size_t len, unsigned int seed, uint64_t pos,
 		return T_EXIT_PASS;
 	t_diag("%s: %zu of %zu bytes wrong, first at +%zu: 0x%02x, want 0x%02x",
 	       what, bad, len, first, p[first], t_pattern_byte(seed, pos + first));
+	return T_EXIT_FAIL;
+}
+
+int t_compare(const void *got, const void *want, size_t len, const char *what)
+{
+	const uint8_t *g = got, *w = want;
+	size_t i, bad = 0, first = 0;
+
+	for (i = 0; i < len; i++) {
+		if (g[i] != w[i] && !bad++)
+			first = i;
+	}
+	if (!bad)
+		return T_EXIT_PASS;
+	t_diag("%s: %zu of %zu bytes wrong, first at +%zu: 0x%02x, want 0x%02x",
+	       what, bad, len, first, g[first], w[first]);
 	return T_EXIT_FAIL;
 }
 
@@ -893,4 +1073,153 @@ out:
 	free(line);
 	fclose(fp);
 	return ret;
+}
+
+/* ---- pinned-memory accounting ---- */
+
+long t_vmpin_kb(void)
+{
+	char line[256];
+	long kb = -1;
+	FILE *fp;
+
+	fp = fopen("/proc/self/status", "r");
+	if (!fp)
+		return -1;
+	while (fgets(line, sizeof(line), fp)) {
+		if (sscanf(line, "VmPin: %ld kB", &kb) == 1)
+			break;
+	}
+	fclose(fp);
+	return kb;
+}
+
+int t_vmpin_expect(long want_kb, const char *what)
+{
+	struct timespec delay = { 0, 10 * 1000000L };
+	unsigned int waited_ms = 0;
+	long kb;
+
+	for (;;) {
+		kb = t_vmpin_kb();
+		if (kb < 0)
+			return t_skip("no VmPin in /proc/self/status");
+		if (kb == want_kb)
+			return T_EXIT_PASS;
+		if (waited_ms >= T_WAIT_MS)
+			break;
+		nanosleep(&delay, NULL);
+		waited_ms += 10;
+	}
+	t_diag("%s: VmPin %ld kB after %u ms, want %ld kB (%+ld pages)", what,
+	       kb, waited_ms, want_kb, (kb - want_kb) / (long)(T_PAGE >> 10));
+	return T_EXIT_FAIL;
+}
+
+/* ---- privileges and children ---- */
+
+int t_set_memlock(unsigned long soft, unsigned long hard)
+{
+	struct rlimit rl = { .rlim_cur = soft, .rlim_max = hard };
+
+	if (setrlimit(RLIMIT_MEMLOCK, &rl)) {
+		if (errno == EPERM)
+			return t_skip("raising RLIMIT_MEMLOCK's hard limit to %lu needs %s",
+				      hard, "CAP_SYS_RESOURCE");
+		t_diag("setrlimit(RLIMIT_MEMLOCK, %lu, %lu): %s", soft, hard,
+		       strerror(errno));
+		return T_EXIT_FAIL;
+	}
+	return T_EXIT_PASS;
+}
+
+int t_drop_privileges(void)
+{
+	char line[256];
+	unsigned long long caps = ~0ULL;
+	FILE *fp;
+
+	if (setgroups(0, NULL) || setgid(T_NOBODY) || setuid(T_NOBODY)) {
+		t_diag("dropping to uid/gid %d: %s", T_NOBODY, strerror(errno));
+		return T_EXIT_FAIL;
+	}
+	fp = fopen("/proc/self/status", "r");
+	if (!fp) {
+		t_diag("open /proc/self/status: %s", strerror(errno));
+		return T_EXIT_FAIL;
+	}
+	while (fgets(line, sizeof(line), fp)) {
+		if (sscanf(line, "CapEff: %llx", &caps) == 1)
+			break;
+	}
+	fclose(fp);
+	if (caps) {
+		t_diag("capabilities left after setuid(%d): CapEff %llx",
+		       T_NOBODY, caps);
+		return T_EXIT_FAIL;
+	}
+	return T_EXIT_PASS;
+}
+
+int t_wait_child(pid_t pid, const char *what)
+{
+	int status;
+
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			t_diag("waitpid for %s: %s", what, strerror(errno));
+			return T_EXIT_FAIL;
+		}
+	}
+	if (WIFSIGNALED(status)) {
+		t_diag("%s killed by signal %d", what, WTERMSIG(status));
+		return T_EXIT_FAIL;
+	}
+	switch (WEXITSTATUS(status)) {
+	case T_EXIT_PASS:
+	case T_EXIT_SKIP:
+		return WEXITSTATUS(status);
+	default:
+		t_diag("%s exited with status %d", what, WEXITSTATUS(status));
+		return T_EXIT_FAIL;
+	}
+}
+
+/* ---- a seeded PRNG (splitmix64) for randomized tests ---- */
+
+uint64_t t_rng_seed(const char *env)
+{
+	const char *val = getenv(env);
+	struct timespec ts;
+	uint64_t seed;
+
+	if (val && *val) {
+		seed = strtoull(val, NULL, 0);
+	} else {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		seed = ((uint64_t)ts.tv_sec * 1000000007ULL) ^ ts.tv_nsec ^
+		       ((uint64_t)getpid() << 40);
+	}
+	t_diag("seed %llu (replay with %s=%llu)", (unsigned long long)seed, env,
+	       (unsigned long long)seed);
+	return seed;
+}
+
+void t_rng_init(struct t_rng *r, uint64_t seed)
+{
+	r->state = seed;
+}
+
+uint64_t t_rng_next(struct t_rng *r)
+{
+	uint64_t x = (r->state += 0x9e3779b97f4a7c15ULL);
+
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
+uint64_t t_rng_below(struct t_rng *r, uint64_t n)
+{
+	return t_rng_next(r) % n;
 }

@@ -121,6 +121,9 @@ long t_anon_huge_bytes(const void *addr);
 
 /* ---- rings and registration ---- */
 
+/* Bound on every wait for the kernel to finish something asynchronous. */
+#define T_WAIT_MS	30000
+
 /* A ring of 8 entries, or SKIP when io_uring is unavailable. */
 int t_ring_setup(struct io_uring *ring);
 int t_ring_setup_sized(struct io_uring *ring, unsigned int entries);
@@ -133,6 +136,13 @@ int t_nop(struct io_uring *ring);
  */
 int t_wait_user_data(struct io_uring *ring, __u64 user_data,
 		     unsigned int timeout_ms, int *res);
+/*
+ * Waits up to timeout_ms until a CQE arrived for each of user_data[0..nr)
+ * (buffer tags posted when registered buffers are released), dropping
+ * others. Returns 0, -ETIME (naming a missing one) or -errno.
+ */
+int t_wait_tags(struct io_uring *ring, const __u64 *user_data,
+		unsigned int nr, unsigned int timeout_ms);
 
 enum t_reg {
 	T_REG_BUFFERS,		/* IORING_REGISTER_BUFFERS */
@@ -182,9 +192,6 @@ int t_fixed_io_submit(struct io_uring *ring, bool write, int fd, void *addr,
 /* pread/pwrite of exactly len bytes of the buffered descriptor, else FAIL. */
 int t_file_read(struct t_file *f, void *buf, size_t len, off_t off);
 int t_file_write(struct t_file *f, const void *buf, size_t len, off_t off);
-/* The file holds the pattern (seed, pos off ...) at off, else FAIL. */
-int t_file_verify(struct t_file *f, size_t len, off_t off, unsigned int seed,
-		  const char *what);
 
 /*
  * Round trip through file f at offset off of [buf, buf + len), which lies in
@@ -236,18 +243,20 @@ int t_fdinfo_ubuf(struct io_uring *ring, unsigned int idx,
  */
 long t_vmpin_kb(void);
 /*
- * Waits (bounded: ring teardown and buffer release can be asynchronous)
- * until VmPin is want_kb. PASS, FAIL with a diagnostic naming what, or SKIP
- * when the kernel has no VmPin.
+ * Waits (up to T_WAIT_MS: ring teardown and buffer release can be
+ * asynchronous) until VmPin is want_kb. PASS, FAIL with a diagnostic naming
+ * what, or SKIP when the kernel has no VmPin.
  */
-#define T_VMPIN_WAIT_MS	30000
 int t_vmpin_expect(long want_kb, const char *what);
 
 /* ---- privileges and children ---- */
 
 #define T_NOBODY	65534
 
-/* Sets RLIMIT_MEMLOCK; only root may raise the hard limit. PASS or FAIL. */
+/*
+ * Sets RLIMIT_MEMLOCK: PASS, FAIL, or SKIP when raising the hard limit needs
+ * CAP_SYS_RESOURCE.
+ */
 int t_set_memlock(unsigned long soft, unsigned long hard);
 /*
  * Root only: drops supplementary groups, gid and uid to T_NOBODY, which

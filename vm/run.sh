@@ -67,7 +67,8 @@ rm -f "$results/exit-status"
 	if [[ -n $interactive ]]; then
 		echo 'exec </dev/ttyS0 >/dev/ttyS0 2>&1'
 	else
-		echo 'exec >/dev/ttyS0 2>&1'
+		# Plain newlines: the output is read by programs, not a terminal.
+		echo 'exec >/dev/ttyS0 2>&1; stty -F /dev/ttyS0 -onlcr 2>/dev/null'
 	fi
 	echo "cd \"\$REGBUF_SCRATCH\""
 	for name in "${envs[@]}"; do

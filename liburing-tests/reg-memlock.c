@@ -1,0 +1,766 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Checks memlock accounting of registered buffers for a ring creator
+ * without CAP_IPC_LOCK: RLIMIT_MEMLOCK is enforced to the page and a refused
+ * registration charges nothing; a folio is charged once per ring at its full
+ * size however many buffers pin it, and uncharged when the last one goes;
+ * BUFFERS_UPDATE swaps charge and uncharge exactly; every ring charges its
+ * own folios, so many buffers or many rings cannot get past the limit. VmPin
+ * (the creator's pinned_vm) gives the exact charge at each step.
+ *
+ * Prerequisites: root, to drop to uid/gid 65534 in a child. The hugepage
+ * cases need free 2 MiB hugepages (hugetlbfs at /dev/hugepages for the file
+ * case) or THP in madvise or always mode; they SKIP without them.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/resource.h>
+
+#include "helpers.h"
+
+#define PAGE_KB		(T_PAGE >> 10)
+#define HUGE_PAGES	(T_SZ_2M / T_PAGE)
+#define ANON_PAGES	128
+#define NEED_LIMIT	((NR_RINGS - 1) * T_SZ_2M)	/* the largest one set */
+#define LIMIT		64		/* pages, for the 4 KiB cases */
+#define MANY_BUFS	72		/* buffers in one huge page */
+#define MAX_SLOTS	(MANY_BUFS + 2)
+#define NR_RINGS	4
+
+/* The hugepage kinds a case can run on, allocated before dropping root. */
+enum huge {
+	HUGE_HUGETLB,
+	HUGE_HUGETLBFS,
+	HUGE_THP,
+	HUGE_NR,
+};
+
+static const enum t_mem huge_mem[HUGE_NR] = {
+	T_MEM_HUGETLB_2M, T_MEM_HUGETLBFS, T_MEM_THP,
+};
+
+static struct {
+	char *buf;
+	int status;
+	char reason[256];
+} huge[HUGE_NR];
+
+static unsigned long hard_limit;
+static char *anon;		/* ANON_PAGES of 4 KiB pages */
+static char *fence_page;	/* the fence slot's buffer */
+
+static int huge_ready(enum huge h)
+{
+	if (huge[h].status == T_EXIT_SKIP)
+		return t_skip("%s", huge[h].reason);
+	return huge[h].status;
+}
+
+static char *anon_at(unsigned int page)
+{
+	return anon + page * T_PAGE;
+}
+
+static int limit_pages(unsigned long pages)
+{
+	return t_set_memlock(pages * T_PAGE, hard_limit);
+}
+
+/*
+ * Registration, unregistration and tring_settle() charge and uncharge before
+ * they return: VmPin must be right at once.
+ */
+static int expect_pages(long pages, const char *what)
+{
+	long kb = t_vmpin_kb();
+
+	if (kb == pages * (long)PAGE_KB)
+		return T_EXIT_PASS;
+	t_diag("%s: VmPin %ld kB, want %ld kB (%+ld pages)", what, kb,
+	       pages * PAGE_KB, kb / (long)PAGE_KB - pages);
+	return T_EXIT_FAIL;
+}
+
+/* Closing a ring or emptying a slot without tring_settle() uncharges later. */
+static int await_pages(long pages, const char *what)
+{
+	return t_vmpin_expect(pages * PAGE_KB, what);
+}
+
+/*
+ * Every case starts with nothing charged (the rings of a failed case may
+ * still be going away) under its own limit.
+ */
+static int start_case(unsigned long limit)
+{
+	int ret = await_pages(0, "at the start of the case");
+
+	return ret ? ret : limit_pages(limit);
+}
+
+/*
+ * A ring whose buffer table ends with a fence slot holding fence_page.
+ * Buffers replaced through BUFFERS_UPDATE are released asynchronously and
+ * post their tag first; tring_settle() waits for those tags, then replaces the
+ * fence buffer by itself and waits for the old fence's tag, which is
+ * posted only after the release work that posted the others has finished.
+ * After it VmPin shows every release. The fence costs one page.
+ */
+struct tring {
+	struct io_uring ring;
+	unsigned int nslots;		/* the fence is slot nslots */
+	__u64 tag[MAX_SLOTS];		/* current tag of each slot, 0 if empty */
+	__u64 pending[MAX_SLOTS * 2];	/* tags of released buffers */
+	unsigned int nr_pending;
+	__u64 next_tag;
+};
+
+static __u64 tring_tag(struct tring *t)
+{
+	return ++t->next_tag;
+}
+
+/* Registers iov[0..nr) in slots 0..nr-1 of nslots, in one BUFFERS2 call. */
+static int tring_open(struct tring *t, const struct iovec *iov,
+		      unsigned int nr, unsigned int nslots)
+{
+	struct iovec table[MAX_SLOTS + 1] = { { 0 } };
+	unsigned int i;
+	int ret;
+
+	memset(t, 0, sizeof(*t));
+	t->nslots = nslots;
+	t->next_tag = 0x7400;
+	ret = t_ring_setup(&t->ring);
+	if (ret)
+		return ret;
+	for (i = 0; i < nr; i++) {
+		table[i] = iov[i];
+		t->tag[i] = tring_tag(t);
+	}
+	table[nslots].iov_base = fence_page;
+	table[nslots].iov_len = T_PAGE;
+	t->tag[nslots] = tring_tag(t);
+	ret = io_uring_register_buffers_tags(&t->ring, table, t->tag, nslots + 1);
+	if (ret) {
+		t_diag("registering %u buffers and the fence: %s", nr,
+		       t_errname(ret));
+		io_uring_queue_exit(&t->ring);
+		return T_EXIT_FAIL;
+	}
+	return T_EXIT_PASS;
+}
+
+/* Puts [base, base + len) in slot (NULL empties it); 0 or -errno. */
+static int tring_set(struct tring *t, unsigned int slot, void *base,
+		     size_t len)
+{
+	struct iovec iov = { base, base ? len : 0 };
+	__u64 tag = base ? tring_tag(t) : 0;
+	int ret;
+
+	ret = t_update(&t->ring, slot, &iov, tag);
+	if (ret)
+		return ret;
+	if (t->tag[slot])
+		t->pending[t->nr_pending++] = t->tag[slot];
+	t->tag[slot] = tag;
+	return 0;
+}
+
+/* tring_set() that must succeed */
+static int tring_put(struct tring *t, unsigned int slot, void *base,
+		     size_t len)
+{
+	int ret = tring_set(t, slot, base, len);
+
+	if (ret) {
+		t_diag("putting %zu bytes at %p in slot %u: %s", len, base,
+		       slot, t_errname(ret));
+		return T_EXIT_FAIL;
+	}
+	return T_EXIT_PASS;
+}
+
+static int tring_settle(struct tring *t)
+{
+	__u64 old_fence;
+	int ret;
+
+	ret = t_wait_tags(&t->ring, t->pending, t->nr_pending, T_WAIT_MS);
+	if (ret)
+		return T_EXIT_FAIL;
+	t->nr_pending = 0;
+	old_fence = t->tag[t->nslots];
+	ret = tring_put(t, t->nslots, fence_page, T_PAGE);
+	if (ret)
+		return ret;
+	t->nr_pending = 0;
+	return t_wait_tags(&t->ring, &old_fence, 1, T_WAIT_MS) ? T_EXIT_FAIL :
+								 T_EXIT_PASS;
+}
+
+/* Unregisters everything (synchronous) and closes the ring. */
+static int tring_close(struct tring *t)
+{
+	int ret = io_uring_unregister_buffers(&t->ring);
+
+	io_uring_queue_exit(&t->ring);
+	if (ret) {
+		t_diag("unregister: %s", t_errname(ret));
+		return T_EXIT_FAIL;
+	}
+	return T_EXIT_PASS;
+}
+
+/* Registration of pages [first, first + nr) of anon in a new table. */
+static int register_anon(struct io_uring *ring, unsigned int first,
+			 unsigned int nr)
+{
+	struct iovec iov = { anon_at(first), nr * T_PAGE };
+
+	return io_uring_register_buffers(ring, &iov, 1);
+}
+
+static int test_limit(void)
+{
+	struct iovec two[2] = {
+		{ anon_at(0), LIMIT / 2 * T_PAGE },
+		{ anon_at(LIMIT), (LIMIT / 2 + 1) * T_PAGE },
+	};
+	struct io_uring ring;
+	unsigned int nr;
+	int ret, res;
+
+	ret = start_case(LIMIT);
+	if (!ret)
+		ret = t_ring_setup(&ring);
+	if (ret)
+		return ret;
+	for (nr = LIMIT - 1; nr <= LIMIT && !ret; nr++) {
+		res = register_anon(&ring, 0, nr);
+		if (res) {
+			t_diag("%u pages under a limit of %u: %s, want 0", nr,
+			       LIMIT, t_errname(res));
+			ret = T_EXIT_FAIL;
+			break;
+		}
+		ret = expect_pages(nr, "registered");
+		res = io_uring_unregister_buffers(&ring);
+		if (!ret)
+			ret = expect_pages(0, "unregistered");
+	}
+	if (ret)
+		goto out;
+
+	res = register_anon(&ring, 0, LIMIT + 1);
+	if (res != -ENOMEM) {
+		t_diag("%u pages over a limit of %u: %s, want -ENOMEM",
+		       LIMIT + 1, LIMIT, t_errname(res));
+		ret = T_EXIT_FAIL;
+		goto out;
+	}
+	ret = expect_pages(0, "after -ENOMEM");
+	if (ret)
+		goto out;
+	/* the second buffer tips it over: the first one's charge is undone */
+	res = io_uring_register_buffers(&ring, two, 2);
+	if (res != -ENOMEM) {
+		t_diag("%u + %u pages over a limit of %u: %s, want -ENOMEM",
+		       LIMIT / 2, LIMIT / 2 + 1, LIMIT, t_errname(res));
+		ret = T_EXIT_FAIL;
+		goto out;
+	}
+	ret = expect_pages(0, "after -ENOMEM of the second buffer");
+	if (ret)
+		goto out;
+	/* nothing was left charged to the user either */
+	res = register_anon(&ring, 0, LIMIT);
+	if (res) {
+		t_diag("%u pages after the refusals: %s, want 0", LIMIT,
+		       t_errname(res));
+		ret = T_EXIT_FAIL;
+		goto out;
+	}
+	ret = expect_pages(LIMIT, "registered after the refusals");
+	res = io_uring_unregister_buffers(&ring);
+	if (!ret)
+		ret = expect_pages(0, "unregistered");
+out:
+	io_uring_queue_exit(&ring);
+	return ret;
+}
+
+/*
+ * Buffers A (4 KiB at the start), B (8 KiB in the middle) and, by update,
+ * C (the last 4 KiB) of one 2 MiB page, under a limit of exactly that page
+ * and the fence: charged once, kept until the last of them goes.
+ */
+static int test_same_page(enum huge h)
+{
+	char *hp = huge[h].buf;
+	struct iovec iov[2] = {
+		{ hp, T_PAGE },
+		{ hp + T_SZ_2M / 2, 2 * T_PAGE },
+	};
+	struct tring t;
+	int ret, res;
+
+	ret = huge_ready(h);
+	if (!ret)
+		ret = start_case(HUGE_PAGES + 1);
+	if (!ret)
+		ret = tring_open(&t, iov, 2, 4);
+	if (ret)
+		return ret;
+	ret = expect_pages(HUGE_PAGES + 1, "A and B registered");
+	if (!ret)
+		ret = tring_put(&t, 2, hp + T_SZ_2M - T_PAGE, T_PAGE);
+	if (!ret)
+		ret = expect_pages(HUGE_PAGES + 1, "C added");
+	if (ret)
+		goto out;
+	res = tring_set(&t, 3, anon_at(0), T_PAGE);
+	if (res != -ENOMEM) {
+		t_diag("one more 4 KiB page at the limit: %s, want -ENOMEM",
+		       t_errname(res));
+		ret = T_EXIT_FAIL;
+		goto out;
+	}
+	ret = tring_put(&t, 0, NULL, 0);
+	if (!ret)
+		ret = tring_settle(&t);
+	if (!ret)
+		ret = expect_pages(HUGE_PAGES + 1, "A dropped, B and C left");
+	if (!ret)
+		ret = tring_put(&t, 2, NULL, 0);
+	if (!ret)
+		ret = tring_settle(&t);
+	if (!ret)
+		ret = expect_pages(HUGE_PAGES + 1, "C dropped, B left");
+	if (!ret)
+		ret = tring_put(&t, 1, NULL, 0);
+	if (!ret)
+		ret = tring_settle(&t);
+	if (!ret)
+		ret = expect_pages(1, "B dropped, the fence left");
+out:
+	res = tring_close(&t);
+	if (!ret)
+		ret = res ? res : expect_pages(0, "closed");
+	return ret;
+}
+
+/* Swaps in slot 0 of 4 KiB buffers overlapping by some pages or none. */
+static int test_swap_anon(void)
+{
+	struct tring t;
+	int ret, res;
+
+	ret = start_case(ANON_PAGES);
+	if (!ret)
+		ret = tring_open(&t, NULL, 0, 1);
+	if (ret)
+		return ret;
+	ret = tring_put(&t, 0, anon_at(0), 16 * T_PAGE);
+	if (!ret)
+		ret = expect_pages(1 + 16, "pages 0-15");
+	if (!ret)
+		ret = tring_put(&t, 0, anon_at(8), 16 * T_PAGE);
+	if (!ret)
+		ret = tring_settle(&t);
+	if (!ret)
+		ret = expect_pages(1 + 16, "pages 0-15 swapped for 8-23");
+	if (!ret)
+		ret = tring_put(&t, 0, anon_at(32), 8 * T_PAGE);
+	if (!ret)
+		ret = tring_settle(&t);
+	if (!ret)
+		ret = expect_pages(1 + 8, "swapped for 32-39");
+	if (ret)
+		goto out;
+
+	/* 32-48 would need 9 new pages, 32-47 exactly the 8 left */
+	ret = limit_pages(1 + 8 + 8);
+	if (ret)
+		goto out;
+	res = tring_set(&t, 0, anon_at(32), 17 * T_PAGE);
+	if (res != -ENOMEM) {
+		t_diag("swap needing 9 pages with 8 left: %s, want -ENOMEM",
+		       t_errname(res));
+		ret = T_EXIT_FAIL;
+		goto out;
+	}
+	ret = expect_pages(1 + 8, "after -ENOMEM");
+	if (ret)
+		goto out;
+	res = tring_set(&t, 0, anon_at(32), 16 * T_PAGE);
+	if (res) {
+		/* pages 32-39 are charged already */
+		t_diag("swap needing 8 pages with 8 left: %s, want 0",
+		       t_errname(res));
+		ret = T_EXIT_FAIL;
+		goto out;
+	}
+	ret = tring_settle(&t);
+	if (!ret)
+		ret = expect_pages(1 + 16, "swapped for 32-47 at the limit");
+	if (!ret)
+		ret = tring_put(&t, 0, NULL, 0);
+	if (!ret)
+		ret = tring_settle(&t);
+	if (!ret)
+		ret = expect_pages(1, "emptied");
+out:
+	res = tring_close(&t);
+	if (!ret)
+		ret = res ? res : expect_pages(0, "closed");
+	return ret;
+}
+
+/* Swaps between two ranges of one 2 MiB page, 4 KiB pages and back. */
+static int test_swap_huge(enum huge h)
+{
+	char *hp = huge[h].buf;
+	struct tring t;
+	int ret, res;
+
+	ret = huge_ready(h);
+	if (!ret)
+		ret = start_case(1 + HUGE_PAGES);
+	if (!ret)
+		ret = tring_open(&t, NULL, 0, 1);
+	if (ret)
+		return ret;
+	ret = tring_put(&t, 0, hp, T_PAGE);
+	if (!ret)
+		ret = expect_pages(1 + HUGE_PAGES, "first 4 KiB of the page");
+	/* at the limit: only a folio charged already can come in */
+	if (!ret)
+		ret = tring_put(&t, 0, hp + T_SZ_2M / 2, 2 * T_PAGE);
+	if (!ret)
+		ret = tring_settle(&t);
+	if (!ret)
+		ret = expect_pages(1 + HUGE_PAGES, "swapped within the page");
+	if (!ret)
+		ret = limit_pages(1 + HUGE_PAGES + 8);
+	if (!ret)
+		ret = tring_put(&t, 0, anon_at(0), 8 * T_PAGE);
+	if (!ret)
+		ret = tring_settle(&t);
+	if (!ret)
+		ret = expect_pages(1 + 8, "swapped for 8 pages of 4 KiB");
+	if (!ret)
+		ret = tring_put(&t, 0, hp, T_SZ_2M);
+	if (!ret)
+		ret = tring_settle(&t);
+	if (!ret)
+		ret = expect_pages(1 + HUGE_PAGES, "swapped for the whole page");
+	if (!ret)
+		ret = tring_put(&t, 0, NULL, 0);
+	if (!ret)
+		ret = tring_settle(&t);
+	if (!ret)
+		ret = expect_pages(1, "emptied");
+	res = tring_close(&t);
+	if (!ret)
+		ret = res ? res : expect_pages(0, "closed");
+	return ret;
+}
+
+enum order { FORWARD, REVERSE, INTERLEAVED };
+
+static unsigned int nth_dropped(enum order o, unsigned int i)
+{
+	switch (o) {
+	case FORWARD:
+		return i;
+	case REVERSE:
+		return MANY_BUFS - 1 - i;
+	default:
+		/* odd slots first, then even ones */
+		return i < MANY_BUFS / 2 ? 2 * i + 1 : 2 * (i - MANY_BUFS / 2);
+	}
+}
+
+/*
+ * MANY_BUFS buffers in one 2 MiB page: 64 disjoint 32 KiB ranges covering
+ * it and 8 more on top of the first range, under a limit of that page and
+ * the fence. Dropped one update at a time in the given order: the charge
+ * stays until the last one goes.
+ */
+static int many_buffers(enum huge h, enum order o)
+{
+	struct iovec iov[MANY_BUFS];
+	char *hp = huge[h].buf;
+	unsigned int i, slot;
+	struct tring t;
+	int ret, res;
+
+	for (i = 0; i < MANY_BUFS; i++) {
+		iov[i].iov_base = hp + (i % 64) * (T_SZ_2M / 64);
+		iov[i].iov_len = T_SZ_2M / 64;
+	}
+	ret = start_case(HUGE_PAGES + 1);
+	if (!ret)
+		ret = tring_open(&t, iov, MANY_BUFS, MANY_BUFS + 1);
+	if (ret)
+		return ret;
+	ret = expect_pages(HUGE_PAGES + 1, "all registered");
+	if (ret)
+		goto out;
+	res = tring_set(&t, MANY_BUFS, anon_at(0), T_PAGE);
+	if (res != -ENOMEM) {
+		t_diag("one more 4 KiB page at the limit: %s, want -ENOMEM",
+		       t_errname(res));
+		ret = T_EXIT_FAIL;
+		goto out;
+	}
+	for (i = 0; i < MANY_BUFS - 1 && !ret; i++)
+		ret = tring_put(&t, nth_dropped(o, i), NULL, 0);
+	if (!ret)
+		ret = tring_settle(&t);
+	slot = nth_dropped(o, MANY_BUFS - 1);
+	if (!ret)
+		ret = expect_pages(HUGE_PAGES + 1, "all but one dropped");
+	if (!ret)
+		ret = tring_put(&t, slot, NULL, 0);
+	if (!ret)
+		ret = tring_settle(&t);
+	if (!ret)
+		ret = expect_pages(1, "the last one dropped");
+	if (ret)
+		t_diag("  (dropping order %d, last slot %u)", o, slot);
+out:
+	res = tring_close(&t);
+	if (!ret)
+		ret = res ? res : expect_pages(0, "closed");
+	return ret;
+}
+
+static int test_many_buffers(enum huge h)
+{
+	enum order o;
+	int ret;
+
+	ret = huge_ready(h);
+	for (o = FORWARD; o <= INTERLEAVED && !ret; o++)
+		ret = many_buffers(h, o);
+	return ret;
+}
+
+/*
+ * The same 2 MiB page in NR_RINGS rings under a limit of NR_RINGS - 1 of
+ * them: the last ring is refused until another lets go; the rings let go
+ * by unregistering, by closing with the buffer registered and by emptying
+ * the slot, in an order unlike the one they registered in.
+ */
+static int test_many_rings(enum huge h)
+{
+	struct io_uring ring[NR_RINGS];
+	unsigned int i, nr_open = 0;
+	struct iovec iov;
+	bool open[NR_RINGS] = { false };
+	int ret, res;
+
+	ret = huge_ready(h);
+	if (!ret)
+		ret = start_case((NR_RINGS - 1) * HUGE_PAGES);
+	if (ret)
+		return ret;
+	for (i = 0; i < NR_RINGS && !ret; i++) {
+		ret = t_ring_setup(&ring[i]);
+		open[i] = !ret;
+		nr_open += !ret;
+	}
+	for (i = 0; i < NR_RINGS && !ret; i++) {
+		iov.iov_base = huge[h].buf + i * T_PAGE;
+		iov.iov_len = T_PAGE;
+		res = t_register(&ring[i], i % T_REG_NR, &iov, 1);
+		if (res != (i < NR_RINGS - 1 ? 0 : -ENOMEM)) {
+			t_diag("ring %u via %s: %s, want %s", i,
+			       t_reg_name(i % T_REG_NR), t_errname(res),
+			       i < NR_RINGS - 1 ? "0" : "-ENOMEM");
+			ret = T_EXIT_FAIL;
+			break;
+		}
+		ret = expect_pages((i < NR_RINGS - 1 ? i + 1 : i) * HUGE_PAGES,
+				   "registered in one more ring");
+	}
+	if (ret)
+		goto out;
+
+	/* ring 1 unregisters: the last ring fits now */
+	res = io_uring_unregister_buffers(&ring[1]);
+	if (!res)
+		ret = expect_pages(2 * HUGE_PAGES, "ring 1 unregistered");
+	if (!res && !ret) {
+		iov.iov_base = huge[h].buf + (NR_RINGS - 1) * T_PAGE;
+		res = io_uring_unregister_buffers(&ring[NR_RINGS - 1]);
+		if (res == -ENXIO)
+			res = t_register(&ring[NR_RINGS - 1], T_REG_BUFFERS,
+					 &iov, 1);
+	}
+	if (res) {
+		t_diag("moving the charge from ring 1 to ring %d: %s",
+		       NR_RINGS - 1, t_errname(res));
+		ret = T_EXIT_FAIL;
+	}
+	if (!ret)
+		ret = expect_pages(3 * HUGE_PAGES, "last ring registered");
+	if (ret)
+		goto out;
+
+	/* ring 0 closes with its buffer registered */
+	io_uring_queue_exit(&ring[0]);
+	open[0] = false;
+	ret = await_pages(2 * HUGE_PAGES, "ring 0 closed");
+	if (ret)
+		goto out;
+	/* ring 2 (a sparse table) empties its slot */
+	iov.iov_base = NULL;
+	iov.iov_len = 0;
+	res = t_update(&ring[2], 0, &iov, 0);
+	if (res) {
+		t_diag("emptying ring 2's slot: %s", t_errname(res));
+		ret = T_EXIT_FAIL;
+		goto out;
+	}
+	ret = await_pages(HUGE_PAGES, "ring 2's slot emptied");
+	if (ret)
+		goto out;
+	io_uring_queue_exit(&ring[NR_RINGS - 1]);
+	open[NR_RINGS - 1] = false;
+	ret = await_pages(0, "last ring closed");
+out:
+	for (i = 0; i < NR_RINGS; i++) {
+		if (open[i])
+			io_uring_queue_exit(&ring[i]);
+	}
+	res = await_pages(0, "all rings closed");
+	return ret ? ret : res;
+}
+
+#define HUGE_CASES(kind, h)						\
+	static int test_same_page_##kind(void)				\
+	{								\
+		return test_same_page(h);				\
+	}								\
+	static int test_many_buffers_##kind(void)			\
+	{								\
+		return test_many_buffers(h);				\
+	}								\
+	static int test_many_rings_##kind(void)				\
+	{								\
+		return test_many_rings(h);				\
+	}
+
+HUGE_CASES(hugetlb, HUGE_HUGETLB)
+HUGE_CASES(hugetlbfs, HUGE_HUGETLBFS)
+HUGE_CASES(thp, HUGE_THP)
+
+static int test_swap_hugetlb(void)
+{
+	return test_swap_huge(HUGE_HUGETLB);
+}
+
+static int test_swap_thp(void)
+{
+	return test_swap_huge(HUGE_THP);
+}
+
+static const struct t_case cases[] = {
+	{ "limit: 63 and 64 pages register, 65 and 32 + 33 get -ENOMEM and charge nothing",
+	  test_limit },
+	{ "two buffers in one MAP_HUGETLB 2M page: charged once, until both go",
+	  test_same_page_hugetlb },
+	{ "two buffers in one hugetlbfs file page: charged once, until both go",
+	  test_same_page_hugetlbfs },
+	{ "two buffers in one THP: charged once, until both go",
+	  test_same_page_thp },
+	{ "update swaps of 4 KiB buffers charge and uncharge exactly",
+	  test_swap_anon },
+	{ "update swaps within and out of a MAP_HUGETLB 2M page",
+	  test_swap_hugetlb },
+	{ "update swaps within and out of a THP", test_swap_thp },
+	{ "72 buffers in one MAP_HUGETLB 2M page charged once, 3 drop orders",
+	  test_many_buffers_hugetlb },
+	{ "72 buffers in one hugetlbfs file page charged once, 3 drop orders",
+	  test_many_buffers_hugetlbfs },
+	{ "72 buffers in one THP charged once, 3 drop orders",
+	  test_many_buffers_thp },
+	{ "one MAP_HUGETLB 2M page in 4 rings: charged per ring, 4th -ENOMEM",
+	  test_many_rings_hugetlb },
+	{ "one hugetlbfs file page in 4 rings: charged per ring, 4th -ENOMEM",
+	  test_many_rings_hugetlbfs },
+	{ "one THP in 4 rings: charged per ring, 4th -ENOMEM",
+	  test_many_rings_thp },
+};
+
+/* Nobody can lower the soft limit later, but not raise the hard one. */
+static int raise_hard_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_MEMLOCK, &rl)) {
+		t_diag("getrlimit(RLIMIT_MEMLOCK): %s", strerror(errno));
+		return T_EXIT_FAIL;
+	}
+	hard_limit = rl.rlim_max;
+	if (hard_limit >= NEED_LIMIT)
+		return T_EXIT_PASS;
+	hard_limit = NEED_LIMIT;
+	return t_set_memlock(NEED_LIMIT, NEED_LIMIT);
+}
+
+/* Runs as root until the memory is in place, then as nobody. */
+static int child(void)
+{
+	enum huge h;
+	int ret;
+
+	for (h = 0; h < HUGE_NR; h++) {
+		huge[h].status = t_alloc(huge_mem[h], T_SZ_2M, &huge[h].buf, NULL);
+		snprintf(huge[h].reason, sizeof(huge[h].reason), "%s",
+			 t_skip_reason());
+	}
+	ret = t_alloc(T_MEM_ANON, ANON_PAGES * T_PAGE, &anon, NULL);
+	if (!ret)
+		ret = t_alloc(T_MEM_ANON, T_PAGE, &fence_page, NULL);
+	if (!ret)
+		ret = raise_hard_limit();
+	if (!ret)
+		ret = t_drop_privileges();
+	if (!ret)
+		ret = t_vmpin_expect(0, "before any ring");
+	if (ret) {
+		t_tap_plan(1);
+		t_tap_result(ret, "setting up as uid %d", T_NOBODY);
+		return t_tap_exit();
+	}
+	return t_run_cases(cases, T_ARRAY_SIZE(cases));
+}
+
+int main(void)
+{
+	pid_t pid;
+
+	if (geteuid()) {
+		t_tap_plan(1);
+		t_tap_result(t_skip("not root: cannot drop to uid %d", T_NOBODY),
+			     "memlock accounting as uid %d", T_NOBODY);
+		return t_tap_exit();
+	}
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0) {
+		perror("fork");
+		return T_EXIT_FAIL;
+	}
+	if (!pid)
+		exit(child());
+	return t_wait_child(pid, "the unprivileged child");
+}
