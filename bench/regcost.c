@@ -292,34 +292,6 @@ static long meminfo_kb(const char *field)
 	return kb;
 }
 
-/* A field of the smaps entry of the mapping containing addr, in kB. */
-static long smaps_kb(const void *addr, const char *field)
-{
-	size_t flen = strlen(field);
-	unsigned long start, end;
-	bool in_vma = false;
-	char line[512];
-	long kb = -1;
-	FILE *fp;
-
-	fp = fopen("/proc/self/smaps", "r");
-	if (!fp)
-		return -1;
-	while (fgets(line, sizeof(line), fp)) {
-		if (sscanf(line, "%lx-%lx ", &start, &end) == 2 &&
-		    strchr(line, '-') < strchr(line, ' ')) {
-			in_vma = (uintptr_t)addr >= start && (uintptr_t)addr < end;
-			continue;
-		}
-		if (in_vma && !strncmp(line, field, flen) && line[flen] == ':') {
-			kb = strtol(line + flen + 1, NULL, 10);
-			break;
-		}
-	}
-	fclose(fp);
-	return kb;
-}
-
 struct snapshot {
 	long anon_huge_kb;	/* /proc/meminfo AnonHugePages */
 	long huge_free;		/* free 2 MiB hugepages */
@@ -344,8 +316,8 @@ static void snapshot(struct snapshot *s)
 static void check_backing(enum mem m, const char *buf, size_t len,
 			  const struct snapshot *before, char *out, size_t outlen)
 {
-	long want_kb = len >> 10, rss = smaps_kb(buf, "Rss");
-	long anon_huge = smaps_kb(buf, "AnonHugePages");
+	long want_kb = len >> 10, rss = t_smaps_kb(buf, "Rss");
+	long anon_huge = t_smaps_kb(buf, "AnonHugePages");
 	struct snapshot after;
 
 	snapshot(&after);

@@ -318,12 +318,13 @@ static int create_file(const char *dir, size_t len)
 	return fd;
 }
 
-long t_anon_huge_bytes(const void *addr)
+long t_smaps_kb(const void *addr, const char *field)
 {
-	unsigned long start, end, kb;
+	size_t flen = strlen(field);
+	unsigned long start, end;
 	bool in_vma = false;
 	char line[512];
-	long ret = -1;
+	long kb = -1;
 	FILE *fp;
 
 	fp = fopen("/proc/self/smaps", "r");
@@ -335,13 +336,20 @@ long t_anon_huge_bytes(const void *addr)
 			in_vma = (uintptr_t)addr >= start && (uintptr_t)addr < end;
 			continue;
 		}
-		if (in_vma && sscanf(line, "AnonHugePages: %lu kB", &kb) == 1) {
-			ret = kb << 10;
+		if (in_vma && !strncmp(line, field, flen) && line[flen] == ':') {
+			kb = strtol(line + flen + 1, NULL, 10);
 			break;
 		}
 	}
 	fclose(fp);
-	return ret;
+	return kb;
+}
+
+long t_anon_huge_bytes(const void *addr)
+{
+	long kb = t_smaps_kb(addr, "AnonHugePages");
+
+	return kb < 0 ? -1 : kb << 10;
 }
 
 static int thp_populate(char *at, size_t len)

@@ -116,6 +116,8 @@ int t_layout_map(struct t_layout *l, const struct t_piece *pieces,
 		 unsigned int nr);
 void t_layout_unmap(struct t_layout *l);
 
+/* A field (e.g. "Rss") of the smaps entry of the mapping containing addr, in kB. */
+long t_smaps_kb(const void *addr, const char *field);
 /* Size of the AnonHugePages of the mapping containing addr, in bytes. */
 long t_anon_huge_bytes(const void *addr);
 
