@@ -4,7 +4,8 @@
 #
 #   scripts/build-kernel.sh SOURCE_TREE OUTPUT_DIR debug|production
 #
-# The config is tinyconfig + kvm_guest.config + kernel/regbuf.config (+
+# The config is tinyconfig + kvm_guest.config + kernel/regbuf.config +
+# kernel/VERSION.config (options spelled differently in 6.1 and 6.12) (+
 # kernel/debug.config for the debug flavour), then olddefconfig. The build
 # fails if any option the fragments ask for did not survive. Uses ccache
 # when installed. Prints the bzImage path on success.
@@ -16,6 +17,10 @@ out=$(realpath -m "${2:?usage}")
 flavour=${3:?usage}
 
 fragments=("$repo/kernel/regbuf.config")
+version=$(make -s -C "$src" kernelversion | cut -d. -f1,2)
+if [[ -f $repo/kernel/$version.config ]]; then
+	fragments+=("$repo/kernel/$version.config")
+fi
 case $flavour in
 debug) fragments+=("$repo/kernel/debug.config") ;;
 production) ;;
