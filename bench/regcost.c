@@ -272,26 +272,6 @@ static int parse_mem_item(const char *s, void *out)
 
 /* ---- backing checks ---- */
 
-static long meminfo_kb(const char *field)
-{
-	size_t flen = strlen(field);
-	char line[256];
-	long kb = -1;
-	FILE *fp;
-
-	fp = fopen("/proc/meminfo", "r");
-	if (!fp)
-		return -1;
-	while (fgets(line, sizeof(line), fp)) {
-		if (!strncmp(line, field, flen) && line[flen] == ':') {
-			kb = strtol(line + flen + 1, NULL, 10);
-			break;
-		}
-	}
-	fclose(fp);
-	return kb;
-}
-
 struct snapshot {
 	long anon_huge_kb;	/* /proc/meminfo AnonHugePages */
 	long huge_free;		/* free 2 MiB hugepages */
@@ -302,7 +282,7 @@ static void snapshot(struct snapshot *s)
 	char path[] = "/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages";
 	FILE *fp;
 
-	s->anon_huge_kb = meminfo_kb("AnonHugePages");
+	s->anon_huge_kb = t_proc_kb("/proc/meminfo", "AnonHugePages");
 	s->huge_free = -1;
 	fp = fopen(path, "r");
 	if (fp) {

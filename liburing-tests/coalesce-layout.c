@@ -298,11 +298,7 @@ static int test_row(const struct row *r)
 	data = check_data(&ring, iov.iov_base, iov.iov_len, shift, m, n);
 	if (data == T_EXIT_FAIL || (data == T_EXIT_SKIP && !ret))
 		ret = data;
-	res = io_uring_unregister_buffers(&ring);
-	if (res) {
-		t_diag("unregister: %s", t_errname(res));
-		ret = T_EXIT_FAIL;
-	}
+	ret = t_unregister_or_fail(&ring, ret);
 out:
 	t_layout_unmap(&l);
 	io_uring_queue_exit(&ring);
@@ -465,11 +461,7 @@ static int test_alias(size_t page, unsigned int n)
 
 	ret = check_fdinfo(&ring, resv, len, shift, nr_bvecs);
 out_unreg:
-	res = io_uring_unregister_buffers(&ring);
-	if (res) {
-		t_diag("unregister: %s", t_errname(res));
-		ret = T_EXIT_FAIL;
-	}
+	ret = t_unregister_or_fail(&ring, ret);
 out:
 	free(chunk);
 	t_unreserve(resv, len);

@@ -318,31 +318,50 @@ static int create_file(const char *dir, size_t len)
 	return fd;
 }
 
-long t_smaps_kb(const void *addr, const char *field)
+/*
+ * The first "<field>: <n> kB" line of the /proc file at path: n, or -1 if
+ * the file or the line is missing. smaps repeats the fields under a
+ * "<start>-<end> ..." header line for each mapping: with vma_addr, only the
+ * lines under the header of the mapping containing it count.
+ */
+static long proc_field_kb(const char *path, const void *vma_addr,
+			  const char *field)
 {
 	size_t flen = strlen(field);
 	unsigned long start, end;
-	bool in_vma = false;
+	bool in_scope = !vma_addr;
 	char line[512];
 	long kb = -1;
 	FILE *fp;
 
-	fp = fopen("/proc/self/smaps", "r");
+	fp = fopen(path, "r");
 	if (!fp)
 		return -1;
 	while (fgets(line, sizeof(line), fp)) {
-		if (sscanf(line, "%lx-%lx ", &start, &end) == 2 &&
+		if (vma_addr && sscanf(line, "%lx-%lx ", &start, &end) == 2 &&
 		    strchr(line, '-') < strchr(line, ' ')) {
-			in_vma = (uintptr_t)addr >= start && (uintptr_t)addr < end;
+			in_scope = (uintptr_t)vma_addr >= start &&
+				   (uintptr_t)vma_addr < end;
 			continue;
 		}
-		if (in_vma && !strncmp(line, field, flen) && line[flen] == ':') {
+		if (in_scope && !strncmp(line, field, flen) &&
+		    line[flen] == ':') {
 			kb = strtol(line + flen + 1, NULL, 10);
 			break;
 		}
 	}
 	fclose(fp);
 	return kb;
+}
+
+long t_proc_kb(const char *path, const char *field)
+{
+	return proc_field_kb(path, NULL, field);
+}
+
+long t_smaps_kb(const void *addr, const char *field)
+{
+	return proc_field_kb("/proc/self/smaps", addr, field);
 }
 
 long t_anon_huge_bytes(const void *addr)
@@ -739,6 +758,17 @@ int t_update(struct io_uring *ring, unsigned int idx, const struct iovec *iov,
 	return 0;
 }
 
+int t_unregister_or_fail(struct io_uring *ring, int ret)
+{
+	int res = io_uring_unregister_buffers(ring);
+
+	if (res) {
+		t_diag("unregister: %s", t_errname(res));
+		return T_EXIT_FAIL;
+	}
+	return ret;
+}
+
 int t_register_or_skip(struct io_uring *ring, const struct iovec *iov,
 		       unsigned int nr)
 {
@@ -1087,19 +1117,7 @@ out:
 
 long t_vmpin_kb(void)
 {
-	char line[256];
-	long kb = -1;
-	FILE *fp;
-
-	fp = fopen("/proc/self/status", "r");
-	if (!fp)
-		return -1;
-	while (fgets(line, sizeof(line), fp)) {
-		if (sscanf(line, "VmPin: %ld kB", &kb) == 1)
-			break;
-	}
-	fclose(fp);
-	return kb;
+	return t_proc_kb("/proc/self/status", "VmPin");
 }
 
 int t_vmpin_expect(long want_kb, const char *what)

@@ -116,6 +116,11 @@ int t_layout_map(struct t_layout *l, const struct t_piece *pieces,
 		 unsigned int nr);
 void t_layout_unmap(struct t_layout *l);
 
+/*
+ * A field in kB (e.g. "AnonHugePages") of a /proc file such as /proc/meminfo;
+ * -1 if the file or the field is missing.
+ */
+long t_proc_kb(const char *path, const char *field);
 /* A field (e.g. "Rss") of the smaps entry of the mapping containing addr, in kB. */
 long t_smaps_kb(const void *addr, const char *field);
 /* Size of the AnonHugePages of the mapping containing addr, in bytes. */
@@ -163,6 +168,11 @@ int t_register(struct io_uring *ring, enum t_reg how,
  */
 int t_update(struct io_uring *ring, unsigned int idx, const struct iovec *iov,
 	     __u64 tag);
+/*
+ * Unregisters the ring's buffers at the end of a case whose result so far is
+ * ret: ret, or FAIL with a diagnostic if unregistering fails.
+ */
+int t_unregister_or_fail(struct io_uring *ring, int ret);
 /* io_uring_register_buffers(), or SKIP when a limit not under test refuses. */
 int t_register_or_skip(struct io_uring *ring, const struct iovec *iov,
 		       unsigned int nr);

@@ -108,9 +108,37 @@ static void bad_iov(enum bad_iov kind, struct iovec *iov)
 }
 
 /*
- * The bad iovec goes second after a good one, so the registration calls
- * must also release the first buffer; the update aims it at slot 1.
+ * iov[0..nr) and their tags through interface how, in one call (BUFFERS
+ * takes no tags); an update writes slots off..off + nr - 1 of the table
+ * the case prepared.
  */
+static int call_via(struct io_uring *ring, enum t_reg how, unsigned int off,
+		    const struct iovec *iov, const __u64 *tags, unsigned int nr)
+{
+	switch (how) {
+	case T_REG_BUFFERS:
+		return io_uring_register_buffers(ring, iov, nr);
+	case T_REG_BUFFERS2:
+		return io_uring_register_buffers_tags(ring, iov, tags, nr);
+	default:
+		return io_uring_register_buffers_update_tag(ring, off, iov,
+							    tags, nr);
+	}
+}
+
+/*
+ * pair[1] goes second after the good pair[0], so the registration calls
+ * must also release the first buffer; the update aims pair[1] alone at
+ * slot 1, next to the good buffer in slot 0.
+ */
+static int call_after_good(struct io_uring *ring, enum t_reg how,
+			   const struct iovec *pair, const __u64 *tags)
+{
+	if (how == T_REG_UPDATE)
+		return call_via(ring, how, 1, &pair[1], &tags[1], 1);
+	return call_via(ring, how, 0, pair, tags, 2);
+}
+
 static int call_bad_iov(struct io_uring *ring, enum t_reg how,
 			const struct bad_case *c)
 {
@@ -118,15 +146,7 @@ static int call_bad_iov(struct io_uring *ring, enum t_reg how,
 	__u64 tags[2] = { GOOD_TAG, 0 };
 
 	bad_iov(c->kind, &iov[1]);
-	switch (how) {
-	case T_REG_BUFFERS:
-		return io_uring_register_buffers(ring, iov, 2);
-	case T_REG_BUFFERS2:
-		return io_uring_register_buffers_tags(ring, iov, tags, 2);
-	default:
-		return io_uring_register_buffers_update_tag(ring, 1, &iov[1],
-							    &tags[1], 1);
-	}
+	return call_after_good(ring, how, iov, tags);
 }
 
 static int call_nr_zero(struct io_uring *ring, enum t_reg how,
@@ -136,14 +156,7 @@ static int call_nr_zero(struct io_uring *ring, enum t_reg how,
 	__u64 tag = GOOD_TAG;
 
 	(void)c;
-	switch (how) {
-	case T_REG_BUFFERS:
-		return io_uring_register_buffers(ring, &iov, 0);
-	case T_REG_BUFFERS2:
-		return io_uring_register_buffers_tags(ring, &iov, &tag, 0);
-	default:
-		return io_uring_register_buffers_update_tag(ring, 1, &iov, &tag, 0);
-	}
+	return call_via(ring, how, 1, &iov, &tag, 0);
 }
 
 /* A table one larger than the limit, of good buffers all alike. */
@@ -164,10 +177,7 @@ static int call_nr_too_many(struct io_uring *ring, enum t_reg how,
 		iov[i].iov_base = env.good;
 		iov[i].iov_len = T_PAGE;
 	}
-	if (how == T_REG_BUFFERS)
-		ret = io_uring_register_buffers(ring, iov, nr);
-	else
-		ret = io_uring_register_buffers_tags(ring, iov, NULL, nr);
+	ret = call_via(ring, how, 0, iov, NULL, nr);
 	free(iov);
 	return ret;
 }
@@ -179,14 +189,9 @@ static int call_twice(struct io_uring *ring, enum t_reg how,
 	__u64 tag = GOOD_TAG;
 
 	(void)c;
-	switch (how) {
-	case T_REG_BUFFERS:
-		return io_uring_register_buffers(ring, &iov, 1);
-	case T_REG_BUFFERS2:
-		return io_uring_register_buffers_tags(ring, &iov, &tag, 1);
-	default:
+	if (how == T_REG_UPDATE)
 		return io_uring_register_buffers_sparse(ring, NSLOTS);
-	}
+	return call_via(ring, how, 0, &iov, &tag, 1);
 }
 
 static int call_past_end(struct io_uring *ring, enum t_reg how,
@@ -232,14 +237,7 @@ static int call_bad_iov_ptr(struct io_uring *ring, enum t_reg how,
 		iov->iov_base = env.good;
 		iov->iov_len = GOOD_LEN;
 	}
-	switch (how) {
-	case T_REG_BUFFERS:
-		return io_uring_register_buffers(ring, iov, 2);
-	case T_REG_BUFFERS2:
-		return io_uring_register_buffers_tags(ring, iov, tags, 2);
-	default:
-		return io_uring_register_buffers_update_tag(ring, 0, iov, tags, 2);
-	}
+	return call_via(ring, how, 0, iov, tags, 2);
 }
 
 static int call_bad_tags_ptr(struct io_uring *ring, enum t_reg how,
@@ -249,9 +247,7 @@ static int call_bad_tags_ptr(struct io_uring *ring, enum t_reg how,
 	__u64 *tags = (__u64 *)env.unmapped;
 
 	(void)c;
-	if (how == T_REG_BUFFERS2)
-		return io_uring_register_buffers_tags(ring, &iov, tags, 1);
-	return io_uring_register_buffers_update_tag(ring, 1, &iov, tags, 1);
+	return call_via(ring, how, 1, &iov, tags, 1);
 }
 
 static int call_null_tagged(struct io_uring *ring, enum t_reg how,
@@ -261,9 +257,7 @@ static int call_null_tagged(struct io_uring *ring, enum t_reg how,
 	__u64 tags[2] = { GOOD_TAG, BAD_TAG };
 
 	(void)c;
-	if (how == T_REG_BUFFERS2)
-		return io_uring_register_buffers_tags(ring, iov, tags, 2);
-	return io_uring_register_buffers_update_tag(ring, 1, &iov[1], &tags[1], 1);
+	return call_after_good(ring, how, iov, tags);
 }
 
 #define EACH(e)		{ e, e, e }

@@ -216,6 +216,48 @@ static int tring_close(struct tring *t)
 	return T_EXIT_PASS;
 }
 
+/*
+ * tring_put() of a buffer (or NULL, to empty the slot) in place of the one
+ * there, then tring_settle(), so the old one's release shows: VmPin must be
+ * pages.
+ */
+static int tring_swap_expect(struct tring *t, unsigned int slot, void *base,
+			     size_t len, long pages, const char *what)
+{
+	int ret = tring_put(t, slot, base, len);
+
+	if (!ret)
+		ret = tring_settle(t);
+	if (!ret)
+		ret = expect_pages(pages, what);
+	return ret;
+}
+
+/* tring_set() that the limit must refuse with -ENOMEM */
+static int tring_expect_enomem(struct tring *t, unsigned int slot, void *base,
+			       size_t len, const char *what)
+{
+	int res = tring_set(t, slot, base, len);
+
+	if (res == -ENOMEM)
+		return T_EXIT_PASS;
+	t_diag("%s: %s, want -ENOMEM", what, t_errname(res));
+	return T_EXIT_FAIL;
+}
+
+/*
+ * Closes the ring at the end of a case, ret being the case's result so far;
+ * a case that has passed must leave nothing charged.
+ */
+static int tring_end_case(struct tring *t, int ret)
+{
+	int res = tring_close(t);
+
+	if (ret)
+		return ret;
+	return res ? res : expect_pages(0, "closed");
+}
+
 /* Registration of pages [first, first + nr) of anon in a new table. */
 static int register_anon(struct io_uring *ring, unsigned int first,
 			 unsigned int nr)
@@ -307,7 +349,7 @@ static int test_same_page(enum huge h)
 		{ hp + T_SZ_2M / 2, 2 * T_PAGE },
 	};
 	struct tring t;
-	int ret, res;
+	int ret;
 
 	ret = huge_ready(h);
 	if (!ret)
@@ -321,37 +363,19 @@ static int test_same_page(enum huge h)
 		ret = tring_put(&t, 2, hp + T_SZ_2M - T_PAGE, T_PAGE);
 	if (!ret)
 		ret = expect_pages(HUGE_PAGES + 1, "C added");
-	if (ret)
-		goto out;
-	res = tring_set(&t, 3, anon_at(0), T_PAGE);
-	if (res != -ENOMEM) {
-		t_diag("one more 4 KiB page at the limit: %s, want -ENOMEM",
-		       t_errname(res));
-		ret = T_EXIT_FAIL;
-		goto out;
-	}
-	ret = tring_put(&t, 0, NULL, 0);
 	if (!ret)
-		ret = tring_settle(&t);
+		ret = tring_expect_enomem(&t, 3, anon_at(0), T_PAGE,
+					  "one more 4 KiB page at the limit");
 	if (!ret)
-		ret = expect_pages(HUGE_PAGES + 1, "A dropped, B and C left");
+		ret = tring_swap_expect(&t, 0, NULL, 0, HUGE_PAGES + 1,
+					"A dropped, B and C left");
 	if (!ret)
-		ret = tring_put(&t, 2, NULL, 0);
+		ret = tring_swap_expect(&t, 2, NULL, 0, HUGE_PAGES + 1,
+					"C dropped, B left");
 	if (!ret)
-		ret = tring_settle(&t);
-	if (!ret)
-		ret = expect_pages(HUGE_PAGES + 1, "C dropped, B left");
-	if (!ret)
-		ret = tring_put(&t, 1, NULL, 0);
-	if (!ret)
-		ret = tring_settle(&t);
-	if (!ret)
-		ret = expect_pages(1, "B dropped, the fence left");
-out:
-	res = tring_close(&t);
-	if (!ret)
-		ret = res ? res : expect_pages(0, "closed");
-	return ret;
+		ret = tring_swap_expect(&t, 1, NULL, 0, 1,
+					"B dropped, the fence left");
+	return tring_end_case(&t, ret);
 }
 
 /* Swaps in slot 0 of 4 KiB buffers overlapping by some pages or none. */
@@ -369,32 +393,20 @@ static int test_swap_anon(void)
 	if (!ret)
 		ret = expect_pages(1 + 16, "pages 0-15");
 	if (!ret)
-		ret = tring_put(&t, 0, anon_at(8), 16 * T_PAGE);
+		ret = tring_swap_expect(&t, 0, anon_at(8), 16 * T_PAGE, 1 + 16,
+					"pages 0-15 swapped for 8-23");
 	if (!ret)
-		ret = tring_settle(&t);
-	if (!ret)
-		ret = expect_pages(1 + 16, "pages 0-15 swapped for 8-23");
-	if (!ret)
-		ret = tring_put(&t, 0, anon_at(32), 8 * T_PAGE);
-	if (!ret)
-		ret = tring_settle(&t);
-	if (!ret)
-		ret = expect_pages(1 + 8, "swapped for 32-39");
-	if (ret)
-		goto out;
+		ret = tring_swap_expect(&t, 0, anon_at(32), 8 * T_PAGE, 1 + 8,
+					"swapped for 32-39");
 
 	/* 32-48 would need 9 new pages, 32-47 exactly the 8 left */
-	ret = limit_pages(1 + 8 + 8);
-	if (ret)
-		goto out;
-	res = tring_set(&t, 0, anon_at(32), 17 * T_PAGE);
-	if (res != -ENOMEM) {
-		t_diag("swap needing 9 pages with 8 left: %s, want -ENOMEM",
-		       t_errname(res));
-		ret = T_EXIT_FAIL;
-		goto out;
-	}
-	ret = expect_pages(1 + 8, "after -ENOMEM");
+	if (!ret)
+		ret = limit_pages(1 + 8 + 8);
+	if (!ret)
+		ret = tring_expect_enomem(&t, 0, anon_at(32), 17 * T_PAGE,
+					  "swap needing 9 pages with 8 left");
+	if (!ret)
+		ret = expect_pages(1 + 8, "after -ENOMEM");
 	if (ret)
 		goto out;
 	res = tring_set(&t, 0, anon_at(32), 16 * T_PAGE);
@@ -409,16 +421,9 @@ static int test_swap_anon(void)
 	if (!ret)
 		ret = expect_pages(1 + 16, "swapped for 32-47 at the limit");
 	if (!ret)
-		ret = tring_put(&t, 0, NULL, 0);
-	if (!ret)
-		ret = tring_settle(&t);
-	if (!ret)
-		ret = expect_pages(1, "emptied");
+		ret = tring_swap_expect(&t, 0, NULL, 0, 1, "emptied");
 out:
-	res = tring_close(&t);
-	if (!ret)
-		ret = res ? res : expect_pages(0, "closed");
-	return ret;
+	return tring_end_case(&t, ret);
 }
 
 /* Swaps between two ranges of one 2 MiB page, 4 KiB pages and back. */
@@ -426,7 +431,7 @@ static int test_swap_huge(enum huge h)
 {
 	char *hp = huge[h].buf;
 	struct tring t;
-	int ret, res;
+	int ret;
 
 	ret = huge_ready(h);
 	if (!ret)
@@ -440,35 +445,20 @@ static int test_swap_huge(enum huge h)
 		ret = expect_pages(1 + HUGE_PAGES, "first 4 KiB of the page");
 	/* at the limit: only a folio charged already can come in */
 	if (!ret)
-		ret = tring_put(&t, 0, hp + T_SZ_2M / 2, 2 * T_PAGE);
-	if (!ret)
-		ret = tring_settle(&t);
-	if (!ret)
-		ret = expect_pages(1 + HUGE_PAGES, "swapped within the page");
+		ret = tring_swap_expect(&t, 0, hp + T_SZ_2M / 2, 2 * T_PAGE,
+					1 + HUGE_PAGES,
+					"swapped within the page");
 	if (!ret)
 		ret = limit_pages(1 + HUGE_PAGES + 8);
 	if (!ret)
-		ret = tring_put(&t, 0, anon_at(0), 8 * T_PAGE);
+		ret = tring_swap_expect(&t, 0, anon_at(0), 8 * T_PAGE, 1 + 8,
+					"swapped for 8 pages of 4 KiB");
 	if (!ret)
-		ret = tring_settle(&t);
+		ret = tring_swap_expect(&t, 0, hp, T_SZ_2M, 1 + HUGE_PAGES,
+					"swapped for the whole page");
 	if (!ret)
-		ret = expect_pages(1 + 8, "swapped for 8 pages of 4 KiB");
-	if (!ret)
-		ret = tring_put(&t, 0, hp, T_SZ_2M);
-	if (!ret)
-		ret = tring_settle(&t);
-	if (!ret)
-		ret = expect_pages(1 + HUGE_PAGES, "swapped for the whole page");
-	if (!ret)
-		ret = tring_put(&t, 0, NULL, 0);
-	if (!ret)
-		ret = tring_settle(&t);
-	if (!ret)
-		ret = expect_pages(1, "emptied");
-	res = tring_close(&t);
-	if (!ret)
-		ret = res ? res : expect_pages(0, "closed");
-	return ret;
+		ret = tring_swap_expect(&t, 0, NULL, 0, 1, "emptied");
+	return tring_end_case(&t, ret);
 }
 
 enum order { FORWARD, REVERSE, INTERLEAVED };
@@ -498,7 +488,7 @@ static int many_buffers(enum huge h, enum order o)
 	char *hp = huge[h].buf;
 	unsigned int i, slot;
 	struct tring t;
-	int ret, res;
+	int ret;
 
 	for (i = 0; i < MANY_BUFS; i++) {
 		iov[i].iov_base = hp + (i % 64) * (T_SZ_2M / 64);
@@ -510,15 +500,11 @@ static int many_buffers(enum huge h, enum order o)
 	if (ret)
 		return ret;
 	ret = expect_pages(HUGE_PAGES + 1, "all registered");
+	if (!ret)
+		ret = tring_expect_enomem(&t, MANY_BUFS, anon_at(0), T_PAGE,
+					  "one more 4 KiB page at the limit");
 	if (ret)
-		goto out;
-	res = tring_set(&t, MANY_BUFS, anon_at(0), T_PAGE);
-	if (res != -ENOMEM) {
-		t_diag("one more 4 KiB page at the limit: %s, want -ENOMEM",
-		       t_errname(res));
-		ret = T_EXIT_FAIL;
-		goto out;
-	}
+		return tring_end_case(&t, ret);
 	for (i = 0; i < MANY_BUFS - 1 && !ret; i++)
 		ret = tring_put(&t, nth_dropped(o, i), NULL, 0);
 	if (!ret)
@@ -527,18 +513,11 @@ static int many_buffers(enum huge h, enum order o)
 	if (!ret)
 		ret = expect_pages(HUGE_PAGES + 1, "all but one dropped");
 	if (!ret)
-		ret = tring_put(&t, slot, NULL, 0);
-	if (!ret)
-		ret = tring_settle(&t);
-	if (!ret)
-		ret = expect_pages(1, "the last one dropped");
+		ret = tring_swap_expect(&t, slot, NULL, 0, 1,
+					"the last one dropped");
 	if (ret)
 		t_diag("  (dropping order %d, last slot %u)", o, slot);
-out:
-	res = tring_close(&t);
-	if (!ret)
-		ret = res ? res : expect_pages(0, "closed");
-	return ret;
+	return tring_end_case(&t, ret);
 }
 
 static int test_many_buffers(enum huge h)

@@ -120,11 +120,7 @@ static int test_layout(const struct t_piece *p, unsigned int nr, enum t_reg how)
 			ret = check_boundaries(&ring, &f, &l, p, nr);
 		t_file_close(&f);
 	}
-	res = io_uring_unregister_buffers(&ring);
-	if (res) {
-		t_diag("unregister: %s", t_errname(res));
-		ret = T_EXIT_FAIL;
-	}
+	ret = t_unregister_or_fail(&ring, ret);
 out:
 	t_layout_unmap(&l);
 	io_uring_queue_exit(&ring);

@@ -309,6 +309,22 @@ static bool check_layout(struct ring *r, const struct layout *l)
 	return true;
 }
 
+/*
+ * Checks @l in a ring of its own with check_layout(), after checking that
+ * the reference model expects segment shift @shift of it; frees @l.
+ */
+static bool check_layout_alone(struct layout *l, unsigned int shift)
+{
+	struct ring r;
+
+	ring_init(&r, true);
+	ASSERT_EQ(ref_seg_shift(l), shift);
+	ASSERT_OK(check_layout(&r, l));
+	ring_exit(&r);
+	free(l);
+	return true;
+}
+
 static bool test_validate_errnos(void)
 {
 	struct iovec iov;
@@ -399,19 +415,13 @@ static bool test_pin_pages_errors(void)
 static bool test_coalesce_scattered_small_pages(void)
 {
 	struct layout *l = layout_new(0x7f0000001000UL, 64 * PAGE_SIZE);
-	struct ring r;
 	unsigned long j;
 
 	for (j = 0; j < l->nr_pages; j++) {
 		l->pfns[j] = unit_folio_new(0);
 		unit_folio_new(0);
 	}
-	ring_init(&r, true);
-	ASSERT_EQ(ref_seg_shift(l), PAGE_SHIFT);
-	ASSERT_OK(check_layout(&r, l));
-	ring_exit(&r);
-	free(l);
-	return true;
+	return check_layout_alone(l, PAGE_SHIFT);
 }
 
 /* Physically adjacent small folios are still separate folios. */
@@ -602,17 +612,11 @@ static bool test_coalesce_mixed_1g_2m_aligned(void)
 {
 	struct layout *l = layout_new(0x7f0000000000UL, SZ_1G - SZ_2M);
 	unsigned long giga = unit_folio_new(18);
-	struct ring r;
 
 	layout_fill(l, 0, giga + 1024, l->nr_pages - 1024);
 	layout_fill(l, l->nr_pages - 1024, unit_folio_new(9), 512);
 	layout_fill(l, l->nr_pages - 512, unit_folio_new(9), 512);
-	ring_init(&r, true);
-	ASSERT_EQ(ref_seg_shift(l), 21);
-	ASSERT_OK(check_layout(&r, l));
-	ring_exit(&r);
-	free(l);
-	return true;
+	return check_layout_alone(l, 21);
 }
 
 /* Two huge folios that happen to be physically adjacent stay two segments. */
@@ -714,16 +718,10 @@ static bool test_coalesce_small_buffer_in_thp(void)
 static bool test_coalesce_misaligned_huge(void)
 {
 	struct layout *l = layout_new(0x1000000 + PAGE_SIZE, 2 * SZ_2M);
-	struct ring r;
 
 	layout_fill(l, 0, unit_folio_new(9), 512);
 	layout_fill(l, 512, unit_folio_new(9), 512);
-	ring_init(&r, true);
-	ASSERT_EQ(ref_seg_shift(l), PAGE_SHIFT);
-	ASSERT_OK(check_layout(&r, l));
-	ring_exit(&r);
-	free(l);
-	return true;
+	return check_layout_alone(l, PAGE_SHIFT);
 }
 
 static unsigned int random_order_unbounded(void)
@@ -1138,6 +1136,20 @@ static bool test_acct_random_sequences(void)
 	return true;
 }
 
+/*
+ * After a refused registration: memory allocated, pages pinned and the
+ * ring's charges all as they were before it.
+ */
+static bool check_unchanged(struct ring *r, long allocs, long pinned,
+			    long charged)
+{
+	ASSERT_EQ(unit_allocs, allocs);
+	ASSERT_EQ(unit_pinned, pinned);
+	ASSERT_EQ(ring_locked(r), charged);
+	ASSERT_EQ(ring_pinned_vm(r), charged);
+	return true;
+}
+
 /* Failing at the memlock limit leaves pins, charges and memory as before. */
 static bool test_memlock_limit(void)
 {
@@ -1156,10 +1168,7 @@ static bool test_memlock_limit(void)
 	allocs = unit_allocs;
 
 	ASSERT_EQ(layout_register(&r, b, &ib), -ENOMEM);
-	ASSERT_EQ(unit_pinned, 512);
-	ASSERT_EQ(unit_allocs, allocs);
-	ASSERT_EQ(ring_locked(&r), 512);
-	ASSERT_EQ(ring_pinned_vm(&r), 512);
+	ASSERT_OK(check_unchanged(&r, allocs, 512, 512));
 
 	/* only the small folio is new, the THP is already charged */
 	unit_memlock_limit = 513 * PAGE_SIZE;
@@ -1215,10 +1224,7 @@ static bool test_alloc_failure_each_step(void)
 			if (!ret)
 				break;
 			ASSERT_EQ(ret, -ENOMEM);
-			ASSERT_EQ(unit_allocs, allocs);
-			ASSERT_EQ(unit_pinned, pinned);
-			ASSERT_EQ(ring_locked(&r), charged);
-			ASSERT_EQ(ring_pinned_vm(&r), charged);
+			ASSERT_OK(check_unchanged(&r, allocs, pinned, charged));
 			failures++;
 		}
 		/* pages array, imu, then a block and its xarray slot each */
