@@ -55,7 +55,8 @@ peer: deps
 unit:
 	@if [ -f unit/Makefile ]; then $(MAKE) -s -C unit; fi
 
-# One guest run, one verdict: our suite, then liburing's.
+# One guest run, one verdict: our suite, fio's data verification through
+# registered buffers, then liburing's.
 define run_suites
 	@echo "== $(KERNEL) $(FLAVOUR) kernel, base: $$(cat $(BUILD)/base-version.txt)"
 	@echo "== booting $(KIMAGE:$(REPO)/%=%) under qemu"
@@ -63,6 +64,7 @@ define run_suites
 		--results $(BUILD)/vm-results/check $(VM_ENV) -- \
 		$(REPO)/liburing-tests/runtests.sh --timeout $(TEST_TIMEOUT) \
 		--suite regbuf $(OUR_TESTS) \
+		--suite fio $(REPO)/fio-jobs/verify-fixedbufs.sh \
 		--suite liburing-2.3 --expect $(PEER_EXPECT) $(1)
 endef
 
