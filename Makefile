@@ -7,6 +7,11 @@
 #   make check-full         as check, with liburing's whole test suite
 #   make vm-run CMD='...'   run a command in the guest (KERNEL=, FLAVOUR=)
 #   make print-kernel       path of the kernel image `make check` boots
+#   make bench              base, patched and 6.12 production kernels in the
+#                           same VM: register cost and fio throughput,
+#                           build/bench/report.md (KERNELS=, BENCH_ROUNDS=,
+#                           BENCH_QUICK=1, BENCH_REPS=, BENCH_FIO=0,
+#                           BENCH_TIMEOUT=; see bench/README.md)
 #
 # Everything generated lives under build/.
 
@@ -31,7 +36,7 @@ PEER_DIR := $(BUILD)/peer/liburing-2.3/test
 PEER_EXPECT := $(REPO)/liburing-tests/peer-expectations.txt
 PEER_SUBSET := $(REPO)/liburing-tests/peer-subset.txt
 
-.PHONY: all check check-full deps kernel tests peer unit vm-run print-kernel clean
+.PHONY: all check check-full bench deps kernel tests peer unit vm-run print-kernel clean
 
 all: check
 
@@ -73,6 +78,13 @@ check: unit kernel tests peer
 
 check-full: unit kernel tests peer
 	$(call run_suites,$(PEER_DIR)/*.t)
+
+# bench/bench.sh reads these from the environment; see its header.
+KERNELS ?= base patched mainline
+export KERNELS BENCH_ROUNDS BENCH_QUICK BENCH_REPS BENCH_FIO BENCH_TIMEOUT
+bench:
+	@scripts/install-deps.sh --bench
+	@bench/bench.sh
 
 # CMD is taken as typed ($(value)): make expands nothing in it, the guest's
 # shell does. There the test binaries and the runner are on PATH.
