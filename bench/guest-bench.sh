@@ -33,7 +33,7 @@ step() { echo "[bench] $(uname -r): $*"; }
 # Fresh, unfragmented 2 MiB blocks for the THP rows.
 echo 1 > /proc/sys/vm/compact_memory
 
-step "register cost (regcost $*)"
+step "register cost (regcost${*:+ $*})"
 status=0
 "$regcost" -o "$out/regcost.tsv" "$@" || status=$?
 # 77: rows skipped for lack of a resource, already explained on stderr.
