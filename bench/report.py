@@ -58,11 +58,8 @@ def load_regcost(paths):
     a row measured in several files (rounds) keeps its best register time,
     and "rounds" lists that time from each file."""
     by_scenario = {}
+    seen = {}
     for path in paths:
-        seen = {}
-        for rows in by_scenario.values():
-            for r in rows:
-                seen[(r["scenario"], r["total_bytes"], r["nr_bufs"])] = r
         with open(path, newline="") as f:
             for row in csv.DictReader(f, delimiter="\t"):
                 for col in ("total_bytes", "nr_bufs", "reps", "reg_best_ns",
@@ -72,6 +69,7 @@ def load_regcost(paths):
                 old = seen.get(key)
                 if old is None:
                     row["rounds"] = [row["reg_best_ns"]]
+                    seen[key] = row
                     by_scenario.setdefault(row["scenario"], []).append(row)
                     continue
                 old["rounds"].append(row["reg_best_ns"])
