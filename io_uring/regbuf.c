@@ -297,26 +297,31 @@ struct page **io_pin_pages(unsigned long ubuf, unsigned long len, int *npages)
 
 /*
  * Index of the first page after @i that does not continue the run of
- * physically consecutive pages of @folio starting at @i. Membership in the
- * folio follows from the pfn lying inside the folio's pfn range, so the run
- * costs no struct page reads however long it is. bvec users step through a
- * segment with bv_page + n, so the struct pages must be adjacent as well:
- * without SPARSEMEM_VMEMMAP a gigantic folio's memmap may not be.
+ * physically consecutive pages of one folio starting at pages[i]. The run
+ * cannot outlast the pages the folio has from pages[i] on, so only the
+ * step to the next page needs checking. nth_page() steps by pfn; bvec
+ * users step through a segment with bv_page + n, and the two agree only
+ * where the memmap is virtually contiguous, which without SPARSEMEM_VMEMMAP
+ * a gigantic folio's is not: the run ends where they disagree. With a
+ * contiguous memmap both comparisons are the same one.
  */
 static unsigned long regbuf_contig_run_end(struct page **pages,
 					   unsigned long i,
-					   unsigned long nr_pages,
-					   struct folio *folio)
+					   unsigned long nr_pages)
 {
-	unsigned long folio_end = folio_pfn(folio) + folio_nr_pages(folio);
-	unsigned long pfn = page_to_pfn(pages[i]);
+	struct page *first = pages[i];
+	struct folio *folio = page_folio(first);
+	unsigned long folio_left = folio_pfn(folio) + folio_nr_pages(folio) -
+				   page_to_pfn(first);
+	unsigned long end = i + min(folio_left, nr_pages - i);
+	unsigned long n;
 
-	while (++i < nr_pages) {
-		if (++pfn == folio_end || page_to_pfn(pages[i]) != pfn ||
-		    pages[i] != pages[i - 1] + 1)
+	for (n = 1; i + n < end; n++) {
+		if (pages[i + n] != first + n ||
+		    pages[i + n] != nth_page(first, n))
 			break;
 	}
-	return i;
+	return i + n;
 }
 
 /*
@@ -344,9 +349,7 @@ static unsigned int regbuf_seg_shift(struct page **pages,
 	unsigned long i = 0;
 
 	while (shift > PAGE_SHIFT && i < nr_pages) {
-		struct folio *folio = page_folio(pages[i]);
-
-		i = regbuf_contig_run_end(pages, i, nr_pages, folio);
+		i = regbuf_contig_run_end(pages, i, nr_pages);
 		if (i < nr_pages)
 			shift = min_t(unsigned int, shift,
 				      __ffs(first_page_addr + (i << PAGE_SHIFT)));

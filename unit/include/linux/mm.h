@@ -39,6 +39,9 @@ static inline unsigned long page_to_pfn(const struct page *page)
 	return page - unit_memmap;
 }
 
+/* The fake memmap is contiguous, as with SPARSEMEM_VMEMMAP or FLATMEM. */
+#define nth_page(page, n)	((page) + (n))
+
 static inline struct folio *page_folio(const struct page *page)
 {
 	return (struct folio *)&unit_memmap[page->head];
