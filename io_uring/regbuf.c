@@ -23,15 +23,22 @@
  * The ring keeps one pinned-page counter per folio it pins, indexed by the
  * folio's head pfn, so a folio is charged when its counter leaves zero and
  * uncharged when it returns there, whatever the number of buffers sharing
- * it. Counters are grouped in blocks covering an aligned pfn range: small
- * folios of a buffer tend to be physically close, and a cursor caching the
- * current block then costs one xarray lookup per block instead of one per
- * page. That keeps 4 KiB buffers as cheap to register as a plain per-page
- * count. An unsigned int per folio cannot wrap: every pin it counts holds a
- * reference on the folio, whose refcount is an int.
+ * it. Counters of small folios are grouped in blocks covering an aligned
+ * pfn range: small folios of a buffer tend to be physically close, and a
+ * cursor caching the current block then costs one xarray lookup per block
+ * instead of one per page. That keeps 4 KiB buffers as cheap to register as
+ * a plain per-page count. A folio of at least REGBUF_LARGE_PFNS pages is
+ * naturally aligned to that size, so its pfn shifted by REGBUF_LARGE_SHIFT
+ * names it alone: its counter is a value entry of its own in a second
+ * xarray, which a pool of huge pages fills densely, with no block to
+ * allocate. An unsigned int per folio cannot wrap: every pin it counts
+ * holds a reference on the folio, whose refcount is an int.
  */
 #define REGBUF_BLOCK_SHIFT	5
 #define REGBUF_BLOCK_PFNS	BIT(REGBUF_BLOCK_SHIFT)
+/* a PMD's worth of pages with 4 KiB pages on x86-64 and arm64 */
+#define REGBUF_LARGE_SHIFT	9
+#define REGBUF_LARGE_PFNS	BIT(REGBUF_LARGE_SHIFT)
 
 struct regbuf_pin_block {
 	unsigned int	nr_folios;
@@ -39,7 +46,7 @@ struct regbuf_pin_block {
 };
 
 struct regbuf_pin_cursor {
-	struct xarray		*blocks;
+	struct io_ring_ctx	*ctx;
 	unsigned long		index;
 	struct regbuf_pin_block	*block;
 };
@@ -85,6 +92,7 @@ void io_regbuf_ctx_init(struct io_ring_ctx *ctx)
 {
 	mutex_init(&ctx->buf_acct_lock);
 	xa_init(&ctx->buf_acct_blocks);
+	xa_init(&ctx->buf_acct_large);
 }
 
 void io_regbuf_ctx_exit(struct io_ring_ctx *ctx)
@@ -98,6 +106,8 @@ void io_regbuf_ctx_exit(struct io_ring_ctx *ctx)
 			kfree(block);
 	}
 	xa_destroy(&ctx->buf_acct_blocks);
+	WARN_ON_ONCE(!xa_empty(&ctx->buf_acct_large));
+	xa_destroy(&ctx->buf_acct_large);
 	mutex_destroy(&ctx->buf_acct_lock);
 }
 
@@ -107,7 +117,7 @@ regbuf_block_lookup(struct regbuf_pin_cursor *cur, unsigned long pfn)
 	unsigned long index = pfn >> REGBUF_BLOCK_SHIFT;
 
 	if (!cur->block || cur->index != index) {
-		cur->block = xa_load(cur->blocks, index);
+		cur->block = xa_load(&cur->ctx->buf_acct_blocks, index);
 		cur->index = index;
 	}
 	return cur->block;
@@ -121,7 +131,7 @@ regbuf_block_create(struct regbuf_pin_cursor *cur)
 	block = kzalloc(sizeof(*block), GFP_KERNEL_ACCOUNT);
 	if (!block)
 		return NULL;
-	if (xa_is_err(xa_store(cur->blocks, cur->index, block,
+	if (xa_is_err(xa_store(&cur->ctx->buf_acct_blocks, cur->index, block,
 			       GFP_KERNEL_ACCOUNT))) {
 		kfree(block);
 		return NULL;
@@ -132,7 +142,7 @@ regbuf_block_create(struct regbuf_pin_cursor *cur)
 
 static void regbuf_block_destroy(struct regbuf_pin_cursor *cur)
 {
-	xa_erase(cur->blocks, cur->index);
+	xa_erase(&cur->ctx->buf_acct_blocks, cur->index);
 	kfree(cur->block);
 	cur->block = NULL;
 }
@@ -143,14 +153,68 @@ static unsigned int regbuf_bvec_pages(const struct bio_vec *bv)
 	return DIV_ROUND_UP(bv->bv_offset + bv->bv_len, PAGE_SIZE);
 }
 
+/* Pins the ring holds on the large folio at @pfn; *@index is its slot. */
+static unsigned long regbuf_large_pins(struct regbuf_pin_cursor *cur,
+				       unsigned long pfn, unsigned long *index)
+{
+	void *entry;
+
+	*index = pfn >> REGBUF_LARGE_SHIFT;
+	entry = xa_load(&cur->ctx->buf_acct_large, *index);
+	return xa_is_value(entry) ? xa_to_value(entry) : 0;
+}
+
+/*
+ * Replacing a present entry never allocates, so only the first pin of a
+ * folio can fail, and then nothing has changed.
+ */
+static int regbuf_large_pins_get(struct regbuf_pin_cursor *cur,
+				 unsigned long pfn, unsigned int nr,
+				 unsigned long folio_pages,
+				 unsigned long *charge)
+{
+	unsigned long index, pins = regbuf_large_pins(cur, pfn, &index);
+
+	if (xa_is_err(xa_store(&cur->ctx->buf_acct_large, index,
+			       xa_mk_value(pins + nr), GFP_KERNEL_ACCOUNT)))
+		return -ENOMEM;
+	if (!pins)
+		*charge += folio_pages;
+	return 0;
+}
+
+static void regbuf_large_pins_put(struct regbuf_pin_cursor *cur,
+				  unsigned long pfn, unsigned int nr,
+				  unsigned long folio_pages,
+				  unsigned long *uncharge)
+{
+	unsigned long index, pins = regbuf_large_pins(cur, pfn, &index);
+
+	if (WARN_ON_ONCE(pins < nr))
+		return;
+	pins -= nr;
+	if (pins) {
+		xa_store(&cur->ctx->buf_acct_large, index, xa_mk_value(pins),
+			 GFP_KERNEL_ACCOUNT);
+		return;
+	}
+	xa_erase(&cur->ctx->buf_acct_large, index);
+	*uncharge += folio_pages;
+}
+
 static int regbuf_pins_get(struct regbuf_pin_cursor *cur,
 			   const struct bio_vec *bv, unsigned long *charge)
 {
 	struct folio *folio = page_folio(bv->bv_page);
+	unsigned long folio_pages = folio_nr_pages(folio);
 	unsigned long pfn = folio_pfn(folio);
+	unsigned int nr = regbuf_bvec_pages(bv);
 	struct regbuf_pin_block *block;
 	unsigned int *pins;
 
+	if (folio_pages >= REGBUF_LARGE_PFNS)
+		return regbuf_large_pins_get(cur, pfn, nr, folio_pages,
+					     charge);
 	block = regbuf_block_lookup(cur, pfn);
 	if (!block) {
 		block = regbuf_block_create(cur);
@@ -160,9 +224,9 @@ static int regbuf_pins_get(struct regbuf_pin_cursor *cur,
 	pins = &block->pins[pfn & (REGBUF_BLOCK_PFNS - 1)];
 	if (!*pins) {
 		block->nr_folios++;
-		*charge += folio_nr_pages(folio);
+		*charge += folio_pages;
 	}
-	*pins += regbuf_bvec_pages(bv);
+	*pins += nr;
 	return 0;
 }
 
@@ -170,11 +234,16 @@ static void regbuf_pins_put(struct regbuf_pin_cursor *cur,
 			    const struct bio_vec *bv, unsigned long *uncharge)
 {
 	struct folio *folio = page_folio(bv->bv_page);
+	unsigned long folio_pages = folio_nr_pages(folio);
 	unsigned long pfn = folio_pfn(folio);
 	unsigned int nr = regbuf_bvec_pages(bv);
 	struct regbuf_pin_block *block;
 	unsigned int *pins;
 
+	if (folio_pages >= REGBUF_LARGE_PFNS) {
+		regbuf_large_pins_put(cur, pfn, nr, folio_pages, uncharge);
+		return;
+	}
 	block = regbuf_block_lookup(cur, pfn);
 	if (WARN_ON_ONCE(!block))
 		return;
@@ -184,7 +253,7 @@ static void regbuf_pins_put(struct regbuf_pin_cursor *cur,
 	*pins -= nr;
 	if (*pins)
 		return;
-	*uncharge += folio_nr_pages(folio);
+	*uncharge += folio_pages;
 	if (!--block->nr_folios)
 		regbuf_block_destroy(cur);
 }
@@ -194,7 +263,7 @@ static void regbuf_pins_put_bvecs(struct io_ring_ctx *ctx,
 				  unsigned int nr_bvecs,
 				  unsigned long *uncharge)
 {
-	struct regbuf_pin_cursor cur = { .blocks = &ctx->buf_acct_blocks };
+	struct regbuf_pin_cursor cur = { .ctx = ctx };
 	unsigned int i;
 
 	for (i = 0; i < nr_bvecs; i++)
@@ -207,7 +276,7 @@ static void regbuf_pins_put_bvecs(struct io_ring_ctx *ctx,
  */
 static int regbuf_account(struct io_ring_ctx *ctx, struct io_mapped_ubuf *imu)
 {
-	struct regbuf_pin_cursor cur = { .blocks = &ctx->buf_acct_blocks };
+	struct regbuf_pin_cursor cur = { .ctx = ctx };
 	unsigned long charge = 0, undone = 0;
 	unsigned int i;
 	int ret = 0;

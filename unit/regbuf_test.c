@@ -953,6 +953,7 @@ static bool test_acct_shared_folios(void)
 	ASSERT_EQ(ring_locked(&r), 0);
 	ASSERT_EQ(ring_pinned_vm(&r), 0);
 	ASSERT_TRUE(xa_empty(&r.ctx.buf_acct_blocks));
+	ASSERT_TRUE(xa_empty(&r.ctx.buf_acct_large));
 	ring_exit(&r);
 	free(a);
 	free(b);
@@ -1131,6 +1132,7 @@ static bool test_acct_random_sequences(void)
 		ASSERT_OK(check_charges(&r, &w));
 		ASSERT_EQ(ring_locked(&r), 0);
 		ASSERT_TRUE(xa_empty(&r.ctx.buf_acct_blocks));
+		ASSERT_TRUE(xa_empty(&r.ctx.buf_acct_large));
 		ring_exit(&r);
 	}
 	return true;
@@ -1227,7 +1229,7 @@ static bool test_alloc_failure_each_step(void)
 			ASSERT_OK(check_unchanged(&r, allocs, pinned, charged));
 			failures++;
 		}
-		/* pages array, imu, then a block and its xarray slot each */
+		/* pages, imu, the large folio's slot, each block and its slot */
 		ASSERT_TRUE(failures >= 6);
 		ASSERT_OK(check_bvecs(l, imu));
 		io_regbuf_release(&r.ctx, imu);
@@ -1273,8 +1275,8 @@ static bool test_pin_failure_anywhere(void)
 
 /*
  * Cost shape of the fast paths: a huge-page buffer unpins with one call
- * per folio, and small pages that are physically close share counter
- * blocks, so they need far fewer lookups than pages.
+ * and keeps one counter per folio, and small pages that are physically
+ * close share counter blocks, so they need far fewer lookups than pages.
  */
 static bool test_batching(void)
 {
@@ -1295,6 +1297,9 @@ static bool test_batching(void)
 	ASSERT_EQ(layout_register(&r, huge, &ih), 0);
 	ASSERT_EQ(ih->nr_bvecs, 128);
 	ASSERT_TRUE(unit_xa_loads - loads <= 128);
+	/* one counter per huge folio, and no block of small counters */
+	ASSERT_EQ(r.ctx.buf_acct_large.nr, 128);
+	ASSERT_TRUE(xa_empty(&r.ctx.buf_acct_blocks));
 
 	loads = unit_xa_loads;
 	ASSERT_EQ(layout_register(&r, small, &is), 0);

@@ -16,6 +16,7 @@ struct io_ring_ctx {
 	struct mm_struct	*mm_account;
 	struct mutex		buf_acct_lock;
 	struct xarray		buf_acct_blocks;
+	struct xarray		buf_acct_large;
 };
 
 #endif

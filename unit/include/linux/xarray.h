@@ -30,6 +30,22 @@ static inline int xa_err(void *entry)
 	return xa_is_err(entry) ? (long)entry >> 2 : 0;
 }
 
+/* Value entries as in the kernel: the integer shifted up, bit 0 set. */
+static inline void *xa_mk_value(unsigned long v)
+{
+	return (void *)((v << 1) | 1);
+}
+
+static inline unsigned long xa_to_value(const void *entry)
+{
+	return (unsigned long)entry >> 1;
+}
+
+static inline bool xa_is_value(const void *entry)
+{
+	return (unsigned long)entry & 1;
+}
+
 static inline void xa_init(struct xarray *xa)
 {
 	*xa = (struct xarray) { 0 };
