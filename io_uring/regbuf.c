@@ -404,8 +404,9 @@ static unsigned long regbuf_contig_run_end(struct page **pages,
  * The largest segment shift at which no segment holds two pages that are
  * not physically consecutive in one folio: each such pair sits on a
  * segment boundary, and a boundary at user address A allows only shifts up
- * to __ffs(A). Comparing pfns, never page pointers alone, keeps a page
- * mapped twice or a folio mapped out of order (CVE-2023-2598) apart. Folio
+ * to __ffs(A). Checking each page against the next pfn of its run's
+ * folio, never against its neighbour's pointer alone, keeps a page mapped
+ * twice or a folio mapped out of order (CVE-2023-2598) apart. Folio
  * sizes do not cap the shift: the cuts already keep each segment inside
  * its folio and the buffer's ends clip the first and last one, so a small
  * folio at either end does not force small segments on the rest.
