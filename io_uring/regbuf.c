@@ -26,13 +26,24 @@
  * it. Counters of small folios are grouped in blocks covering an aligned
  * pfn range: small folios of a buffer tend to be physically close, and a
  * cursor caching the current block then costs one xarray lookup per block
- * instead of one per page. That keeps 4 KiB buffers as cheap to register as
- * a plain per-page count. A folio of at least REGBUF_LARGE_PFNS pages is
+ * instead of one per page. A folio of at least REGBUF_LARGE_PFNS pages is
  * naturally aligned to that size, so its pfn shifted by REGBUF_LARGE_SHIFT
  * names it alone: its counter is a value entry of its own in a second
- * xarray, which a pool of huge pages fills densely, with no block to
- * allocate. An unsigned int per folio cannot wrap: every pin it counts
- * holds a reference on the folio, whose refcount is an int.
+ * xarray, which a pool of huge pages fills densely. An unsigned int per
+ * folio cannot wrap: every pin it counts holds a reference on the folio,
+ * whose refcount is an int.
+ *
+ * 4 KiB anonymous memory mostly comes as runs of order-0 folios that are
+ * consecutive both in the buffer and in pfns. A run of bvecs pinning, once
+ * each and in pfn order, every page of an aligned range of order-0 folios
+ * counts as one pin of the whole range instead of a pin per page: of the
+ * block, kept in the block's entry, or of the REGBUF_LARGE_PFNS range,
+ * kept as a value entry in the large-folio xarray at the index a large
+ * folio there would use (while its pages are pinned as order-0 folios,
+ * no large folio can be there). A page is charged while any of the three
+ * counts covering it, range, block or its own slot, is nonzero. Pinned
+ * folios can be neither split nor freed, so the layout a count was taken
+ * on holds until it is dropped.
  */
 #define REGBUF_BLOCK_SHIFT	5
 #define REGBUF_BLOCK_PFNS	BIT(REGBUF_BLOCK_SHIFT)
@@ -40,15 +51,25 @@
 #define REGBUF_LARGE_SHIFT	9
 #define REGBUF_LARGE_PFNS	BIT(REGBUF_LARGE_SHIFT)
 
+/*
+ * Allocated only while some slot is nonzero; with whole-block pins alone
+ * the entry is xa_mk_value(whole). While whole is nonzero every page of
+ * the block is a pinned order-0 folio, so each nonzero slot is one page.
+ */
 struct regbuf_pin_block {
-	unsigned int	nr_folios;
+	unsigned int	whole;
+	unsigned int	nr_folios;	/* nonzero slots */
 	unsigned int	pins[REGBUF_BLOCK_PFNS];
 };
 
 struct regbuf_pin_cursor {
 	struct io_ring_ctx	*ctx;
 	unsigned long		index;
-	struct regbuf_pin_block	*block;
+	void			*entry;		/* at index, NULL: look up */
+	/* whole-range pins of the range last looked up */
+	bool			range_valid;
+	unsigned long		range;
+	unsigned long		range_pins;
 };
 
 int __io_account_mem(struct user_struct *user, unsigned long nr_pages)
@@ -97,13 +118,14 @@ void io_regbuf_ctx_init(struct io_ring_ctx *ctx)
 
 void io_regbuf_ctx_exit(struct io_ring_ctx *ctx)
 {
-	struct regbuf_pin_block *block;
 	unsigned long index;
+	void *entry;
 
 	/* every buffer is gone by now, a leftover block is a counting bug */
 	if (WARN_ON_ONCE(!xa_empty(&ctx->buf_acct_blocks))) {
-		xa_for_each(&ctx->buf_acct_blocks, index, block)
-			kfree(block);
+		xa_for_each(&ctx->buf_acct_blocks, index, entry)
+			if (!xa_is_value(entry))
+				kfree(entry);
 	}
 	xa_destroy(&ctx->buf_acct_blocks);
 	WARN_ON_ONCE(!xa_empty(&ctx->buf_acct_large));
@@ -111,40 +133,215 @@ void io_regbuf_ctx_exit(struct io_ring_ctx *ctx)
 	mutex_destroy(&ctx->buf_acct_lock);
 }
 
-static struct regbuf_pin_block *
-regbuf_block_lookup(struct regbuf_pin_cursor *cur, unsigned long pfn)
+/* The entry of the block holding @pfn: NULL, whole pins, or a block. */
+static void *regbuf_block_entry(struct regbuf_pin_cursor *cur,
+				unsigned long pfn)
 {
 	unsigned long index = pfn >> REGBUF_BLOCK_SHIFT;
 
-	if (!cur->block || cur->index != index) {
-		cur->block = xa_load(&cur->ctx->buf_acct_blocks, index);
+	if (!cur->entry || cur->index != index) {
+		cur->entry = xa_load(&cur->ctx->buf_acct_blocks, index);
 		cur->index = index;
 	}
-	return cur->block;
+	return cur->entry;
 }
 
-static struct regbuf_pin_block *
-regbuf_block_create(struct regbuf_pin_cursor *cur)
+/* Only a store to an empty index allocates, and so can fail. */
+static int regbuf_block_set(struct regbuf_pin_cursor *cur, void *entry)
+{
+	if (xa_is_err(xa_store(&cur->ctx->buf_acct_blocks, cur->index, entry,
+			       GFP_KERNEL_ACCOUNT)))
+		return -ENOMEM;
+	cur->entry = entry;
+	return 0;
+}
+
+static unsigned long regbuf_whole_pins(const void *entry)
+{
+	if (!entry)
+		return 0;
+	if (xa_is_value(entry))
+		return xa_to_value(entry);
+	return ((const struct regbuf_pin_block *)entry)->whole;
+}
+
+/* Turns the cursor's entry into a block, keeping its whole-block pins. */
+static struct regbuf_pin_block *regbuf_block_get(struct regbuf_pin_cursor *cur)
 {
 	struct regbuf_pin_block *block;
 
+	if (cur->entry && !xa_is_value(cur->entry))
+		return cur->entry;
 	block = kzalloc(sizeof(*block), GFP_KERNEL_ACCOUNT);
 	if (!block)
 		return NULL;
-	if (xa_is_err(xa_store(&cur->ctx->buf_acct_blocks, cur->index, block,
-			       GFP_KERNEL_ACCOUNT))) {
+	block->whole = regbuf_whole_pins(cur->entry);
+	if (regbuf_block_set(cur, block)) {
 		kfree(block);
 		return NULL;
 	}
-	cur->block = block;
 	return block;
 }
 
-static void regbuf_block_destroy(struct regbuf_pin_cursor *cur)
+/* Back to a value entry, or to nothing, once no slot is in use. */
+static void regbuf_block_put(struct regbuf_pin_cursor *cur,
+			     struct regbuf_pin_block *block)
 {
-	xa_erase(&cur->ctx->buf_acct_blocks, cur->index);
-	kfree(cur->block);
-	cur->block = NULL;
+	if (block->nr_folios)
+		return;
+	regbuf_block_set(cur, block->whole ? xa_mk_value(block->whole) : NULL);
+	kfree(block);
+}
+
+/*
+ * Whether bvecs [@i, @i + @nr) pin the pages of an @nr-aligned pfn range,
+ * each once, in pfn order, and each an order-0 folio.
+ */
+static bool regbuf_whole_range_at(const struct bio_vec *bvec, unsigned int i,
+				  unsigned int nr_bvecs, unsigned int nr)
+{
+	struct page *first = bvec[i].bv_page;
+	unsigned int n;
+
+	if (nr_bvecs - i < nr || page_to_pfn(first) & (nr - 1))
+		return false;
+	for (n = 0; n < nr; n++) {
+		struct page *page = bvec[i + n].bv_page;
+
+		if (page != nth_page(first, n) || PageCompound(page))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Bvecs that the counter update at @i covers. Taking and dropping pins
+ * step alike, so that a buffer's whole-range pins are found again at
+ * release.
+ */
+static unsigned int regbuf_acct_step(const struct bio_vec *bvec,
+				     unsigned int i, unsigned int nr_bvecs)
+{
+	if (regbuf_whole_range_at(bvec, i, nr_bvecs, REGBUF_LARGE_PFNS))
+		return REGBUF_LARGE_PFNS;
+	if (regbuf_whole_range_at(bvec, i, nr_bvecs, REGBUF_BLOCK_PFNS))
+		return REGBUF_BLOCK_PFNS;
+	return 1;
+}
+
+/* Whole-range pins of the REGBUF_LARGE_PFNS range holding order-0 @pfn */
+static unsigned long regbuf_range_pins(struct regbuf_pin_cursor *cur,
+				       unsigned long pfn)
+{
+	unsigned long range = pfn >> REGBUF_LARGE_SHIFT;
+	void *entry;
+
+	if (!cur->range_valid || cur->range != range) {
+		entry = xa_load(&cur->ctx->buf_acct_large, range);
+		cur->range_pins = xa_is_value(entry) ? xa_to_value(entry) : 0;
+		cur->range = range;
+		cur->range_valid = true;
+	}
+	return cur->range_pins;
+}
+
+/*
+ * Pages of a range that its blocks keep charged. Only ranges whose pages
+ * are all pinned order-0 folios ask, so every slot in use is one page.
+ */
+static unsigned long regbuf_range_block_pages(struct io_ring_ctx *ctx,
+					      unsigned long range)
+{
+	unsigned int shift = REGBUF_LARGE_SHIFT - REGBUF_BLOCK_SHIFT;
+	unsigned long first = range << shift, last = first + BIT(shift) - 1;
+	unsigned long index, pages = 0;
+	void *entry;
+
+	xa_for_each_range(&ctx->buf_acct_blocks, index, entry, first, last) {
+		if (regbuf_whole_pins(entry))
+			pages += REGBUF_BLOCK_PFNS;
+		else
+			pages += ((struct regbuf_pin_block *)entry)->nr_folios;
+	}
+	return pages;
+}
+
+/* Only the first pin of a range can fail, and then nothing has changed. */
+static int regbuf_range_get(struct regbuf_pin_cursor *cur,
+			    const struct bio_vec *bv, unsigned long *charge)
+{
+	unsigned long pfn = page_to_pfn(bv->bv_page);
+	unsigned long pins = regbuf_range_pins(cur, pfn);
+
+	if (xa_is_err(xa_store(&cur->ctx->buf_acct_large, cur->range,
+			       xa_mk_value(pins + 1), GFP_KERNEL_ACCOUNT)))
+		return -ENOMEM;
+	cur->range_pins = pins + 1;
+	if (!pins)
+		*charge += REGBUF_LARGE_PFNS -
+			   regbuf_range_block_pages(cur->ctx, cur->range);
+	return 0;
+}
+
+static void regbuf_range_put(struct regbuf_pin_cursor *cur,
+			     const struct bio_vec *bv, unsigned long *uncharge)
+{
+	unsigned long pfn = page_to_pfn(bv->bv_page);
+	unsigned long pins = regbuf_range_pins(cur, pfn);
+
+	if (WARN_ON_ONCE(!pins))
+		return;
+	cur->range_pins = pins - 1;
+	if (pins > 1) {
+		xa_store(&cur->ctx->buf_acct_large, cur->range,
+			 xa_mk_value(pins - 1), GFP_KERNEL_ACCOUNT);
+		return;
+	}
+	xa_erase(&cur->ctx->buf_acct_large, cur->range);
+	*uncharge += REGBUF_LARGE_PFNS -
+		     regbuf_range_block_pages(cur->ctx, cur->range);
+}
+
+static int regbuf_whole_get(struct regbuf_pin_cursor *cur,
+			    const struct bio_vec *bv, unsigned long *charge)
+{
+	void *entry = regbuf_block_entry(cur, page_to_pfn(bv->bv_page));
+	struct regbuf_pin_block *block = entry;
+	unsigned long whole = regbuf_whole_pins(entry);
+
+	unsigned int charged = 0;
+
+	if (entry && !xa_is_value(entry)) {
+		/* the slots in use hold a page each, already charged */
+		charged = block->nr_folios;
+		block->whole++;
+	} else if (regbuf_block_set(cur, xa_mk_value(whole + 1))) {
+		return -ENOMEM;
+	}
+	if (!whole && !regbuf_range_pins(cur, page_to_pfn(bv->bv_page)))
+		*charge += REGBUF_BLOCK_PFNS - charged;
+	return 0;
+}
+
+static void regbuf_whole_put(struct regbuf_pin_cursor *cur,
+			     const struct bio_vec *bv, unsigned long *uncharge)
+{
+	void *entry = regbuf_block_entry(cur, page_to_pfn(bv->bv_page));
+	struct regbuf_pin_block *block = entry;
+	unsigned long whole = regbuf_whole_pins(entry);
+
+	unsigned int charged = 0;
+
+	if (WARN_ON_ONCE(!whole))
+		return;
+	if (!xa_is_value(entry)) {
+		charged = block->nr_folios;
+		block->whole--;
+	} else {
+		regbuf_block_set(cur, whole > 1 ? xa_mk_value(whole - 1) : NULL);
+	}
+	if (whole == 1 && !regbuf_range_pins(cur, page_to_pfn(bv->bv_page)))
+		*uncharge += REGBUF_BLOCK_PFNS - charged;
 }
 
 /* Pages of one folio that @bv covers; a segment never leaves its folio. */
@@ -215,16 +412,15 @@ static int regbuf_pins_get(struct regbuf_pin_cursor *cur,
 	if (folio_pages >= REGBUF_LARGE_PFNS)
 		return regbuf_large_pins_get(cur, pfn, nr, folio_pages,
 					     charge);
-	block = regbuf_block_lookup(cur, pfn);
-	if (!block) {
-		block = regbuf_block_create(cur);
-		if (!block)
-			return -ENOMEM;
-	}
+	regbuf_block_entry(cur, pfn);
+	block = regbuf_block_get(cur);
+	if (!block)
+		return -ENOMEM;
 	pins = &block->pins[pfn & (REGBUF_BLOCK_PFNS - 1)];
 	if (!*pins) {
 		block->nr_folios++;
-		*charge += folio_pages;
+		if (!block->whole && !regbuf_range_pins(cur, pfn))
+			*charge += folio_pages;
 	}
 	*pins += nr;
 	return 0;
@@ -244,8 +440,8 @@ static void regbuf_pins_put(struct regbuf_pin_cursor *cur,
 		regbuf_large_pins_put(cur, pfn, nr, folio_pages, uncharge);
 		return;
 	}
-	block = regbuf_block_lookup(cur, pfn);
-	if (WARN_ON_ONCE(!block))
+	block = regbuf_block_entry(cur, pfn);
+	if (WARN_ON_ONCE(!block || xa_is_value(block)))
 		return;
 	pins = &block->pins[pfn & (REGBUF_BLOCK_PFNS - 1)];
 	if (WARN_ON_ONCE(*pins < nr))
@@ -253,21 +449,29 @@ static void regbuf_pins_put(struct regbuf_pin_cursor *cur,
 	*pins -= nr;
 	if (*pins)
 		return;
-	*uncharge += folio_pages;
-	if (!--block->nr_folios)
-		regbuf_block_destroy(cur);
+	if (!block->whole && !regbuf_range_pins(cur, pfn))
+		*uncharge += folio_pages;
+	block->nr_folios--;
+	regbuf_block_put(cur, block);
 }
 
+/* Drops the pins bvecs [0, @end) of @imu took, @end being a step's start. */
 static void regbuf_pins_put_bvecs(struct io_ring_ctx *ctx,
-				  const struct bio_vec *bvec,
-				  unsigned int nr_bvecs,
-				  unsigned long *uncharge)
+				  const struct io_mapped_ubuf *imu,
+				  unsigned int end, unsigned long *uncharge)
 {
 	struct regbuf_pin_cursor cur = { .ctx = ctx };
-	unsigned int i;
+	unsigned int i, step;
 
-	for (i = 0; i < nr_bvecs; i++)
-		regbuf_pins_put(&cur, &bvec[i], uncharge);
+	for (i = 0; i < end; i += step) {
+		step = regbuf_acct_step(imu->bvec, i, imu->nr_bvecs);
+		if (step == REGBUF_LARGE_PFNS)
+			regbuf_range_put(&cur, &imu->bvec[i], uncharge);
+		else if (step == REGBUF_BLOCK_PFNS)
+			regbuf_whole_put(&cur, &imu->bvec[i], uncharge);
+		else
+			regbuf_pins_put(&cur, &imu->bvec[i], uncharge);
+	}
 }
 
 /*
@@ -278,19 +482,25 @@ static int regbuf_account(struct io_ring_ctx *ctx, struct io_mapped_ubuf *imu)
 {
 	struct regbuf_pin_cursor cur = { .ctx = ctx };
 	unsigned long charge = 0, undone = 0;
-	unsigned int i;
+	unsigned int i, step;
 	int ret = 0;
 
 	mutex_lock(&ctx->buf_acct_lock);
-	for (i = 0; i < imu->nr_bvecs; i++) {
-		ret = regbuf_pins_get(&cur, &imu->bvec[i], &charge);
+	for (i = 0; i < imu->nr_bvecs; i += step) {
+		step = regbuf_acct_step(imu->bvec, i, imu->nr_bvecs);
+		if (step == REGBUF_LARGE_PFNS)
+			ret = regbuf_range_get(&cur, &imu->bvec[i], &charge);
+		else if (step == REGBUF_BLOCK_PFNS)
+			ret = regbuf_whole_get(&cur, &imu->bvec[i], &charge);
+		else
+			ret = regbuf_pins_get(&cur, &imu->bvec[i], &charge);
 		if (ret)
 			break;
 	}
 	if (!ret)
 		ret = regbuf_charge(ctx, charge);
 	if (ret)
-		regbuf_pins_put_bvecs(ctx, imu->bvec, i, &undone);
+		regbuf_pins_put_bvecs(ctx, imu, i, &undone);
 	mutex_unlock(&ctx->buf_acct_lock);
 	return ret;
 }
@@ -301,7 +511,7 @@ static void regbuf_unaccount(struct io_ring_ctx *ctx,
 	unsigned long uncharge = 0;
 
 	mutex_lock(&ctx->buf_acct_lock);
-	regbuf_pins_put_bvecs(ctx, imu->bvec, imu->nr_bvecs, &uncharge);
+	regbuf_pins_put_bvecs(ctx, imu, imu->nr_bvecs, &uncharge);
 	regbuf_uncharge(ctx, uncharge);
 	mutex_unlock(&ctx->buf_acct_lock);
 }

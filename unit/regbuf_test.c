@@ -150,6 +150,30 @@ static unsigned long folio_pages_of(unsigned long pfn)
 	return 1UL << unit_memmap[pfn].order;
 }
 
+/* Order-0 folios nobody maps, to move the next folio along. */
+static void skip_small_folios(unsigned long nr)
+{
+	while (nr--)
+		unit_folio_new(0);
+}
+
+/* @nr order-0 folios at consecutive pfns; returns the first. */
+static unsigned long small_folio_run(unsigned long nr)
+{
+	unsigned long first = unit_folio_new(0);
+
+	while (--nr)
+		unit_folio_new(0);
+	return first;
+}
+
+/* Order-0 folios nobody maps until the next free pfn is a multiple of @n. */
+static void align_small_folios(unsigned long n)
+{
+	while (unit_next_free_pfn(0) & (n - 1))
+		unit_folio_new(0);
+}
+
 /* The reference rule, page by page: may page j share a segment with j - 1? */
 static bool ref_continues(const struct layout *l, unsigned long j)
 {
@@ -961,6 +985,149 @@ static bool test_acct_shared_folios(void)
 	return true;
 }
 
+static void *block_entry(struct ring *r, unsigned long pfn)
+{
+	return xa_load(&r->ctx.buf_acct_blocks, pfn / 32);
+}
+
+/*
+ * A run of order-0 pages covering a whole counter block is one count, kept
+ * as a value entry; single pages of such a block pinned as well, by the
+ * same buffer or another, are charged once whichever comes first.
+ */
+static bool test_acct_whole_blocks(void)
+{
+	struct layout *run = layout_new(0x7f0000000000UL, 96 * PAGE_SIZE);
+	struct layout *part = layout_new(0x7f0001000000UL, 40 * PAGE_SIZE);
+	struct layout *dup = layout_new(0x7f0002000000UL, 33 * PAGE_SIZE);
+	struct layout *mixed = layout_new(0x7f0003000000UL, 32 * PAGE_SIZE);
+	struct io_mapped_ubuf *irun, *ipart, *idup, *imixed;
+	unsigned long first;
+	struct ring r;
+
+	align_small_folios(32);
+	first = small_folio_run(128);
+	layout_fill(run, 0, first + 16, 96);
+	layout_fill(part, 0, first + 40, 40);
+	layout_fill(dup, 0, first + 32, 32);
+	dup->pfns[32] = first + 32;
+	ring_init(&r, true);
+
+	/* refused at the limit: the whole blocks counted so far are undone */
+	unit_memlock_limit = 95 * PAGE_SIZE;
+	ASSERT_EQ(layout_register(&r, run, &irun), -ENOMEM);
+	ASSERT_TRUE(xa_empty(&r.ctx.buf_acct_blocks));
+	ASSERT_EQ(unit_pinned, 0);
+	unit_memlock_limit = ~0UL;
+
+	ASSERT_EQ(layout_register(&r, run, &irun), 0);
+	ASSERT_EQ(ring_locked(&r), 96);
+	ASSERT_TRUE(block_entry(&r, first + 32) == xa_mk_value(1));
+	ASSERT_TRUE(block_entry(&r, first + 64) == xa_mk_value(1));
+	ASSERT_TRUE(!xa_is_value(block_entry(&r, first)));
+	ASSERT_TRUE(!xa_is_value(block_entry(&r, first + 96)));
+	ASSERT_EQ(layout_register(&r, part, &ipart), 0);
+	ASSERT_EQ(layout_register(&r, dup, &idup), 0);
+	ASSERT_EQ(ring_locked(&r), 96);
+	ASSERT_TRUE(!xa_is_value(block_entry(&r, first + 64)));
+
+	/* left: part's and dup's pages, first + 32 to first + 80 */
+	io_regbuf_release(&r.ctx, irun);
+	ASSERT_EQ(ring_locked(&r), 48);
+	ASSERT_TRUE(!block_entry(&r, first));
+
+	/* whole blocks over pages pinned singly charge only the rest */
+	ASSERT_EQ(layout_register(&r, run, &irun), 0);
+	ASSERT_EQ(ring_locked(&r), 96);
+
+	/* left: part's and dup's pages, first + 32 to first + 80 */
+	io_regbuf_release(&r.ctx, irun);
+	ASSERT_EQ(ring_locked(&r), 48);
+	ASSERT_TRUE(!block_entry(&r, first));
+	io_regbuf_release(&r.ctx, idup);
+	ASSERT_EQ(ring_locked(&r), 40);
+	io_regbuf_release(&r.ctx, ipart);
+	ASSERT_EQ(ring_locked(&r), 0);
+	ASSERT_TRUE(xa_empty(&r.ctx.buf_acct_blocks));
+
+	/* a block holding a larger folio is counted page by page */
+	align_small_folios(32);
+	layout_fill(mixed, 0, small_folio_run(30), 30);
+	layout_fill(mixed, 30, unit_folio_new(1), 2);
+	ASSERT_EQ(layout_register(&r, mixed, &imixed), 0);
+	ASSERT_EQ(ring_locked(&r), 32);
+	ASSERT_TRUE(!xa_is_value(block_entry(&r, mixed->pfns[0])));
+	io_regbuf_release(&r.ctx, imixed);
+	ASSERT_EQ(ring_locked(&r), 0);
+	ASSERT_TRUE(xa_empty(&r.ctx.buf_acct_blocks));
+	ring_exit(&r);
+	free(run);
+	free(part);
+	free(dup);
+	free(mixed);
+	return true;
+}
+
+/*
+ * An aligned range of 512 order-0 pages pinned in one run is one count
+ * too; pages of it pinned through blocks or slots as well, before or
+ * after, are charged once.
+ */
+static bool test_acct_whole_ranges(void)
+{
+	struct layout *big = layout_new(0x7f0000000000UL, 1100 * PAGE_SIZE);
+	struct layout *slots = layout_new(0x7f0001000000UL, 41 * PAGE_SIZE);
+	struct layout *block = layout_new(0x7f0002000000UL, 32 * PAGE_SIZE);
+	struct io_mapped_ubuf *ibig, *islots, *iblock;
+	unsigned long first;
+	struct ring r;
+
+	align_small_folios(512);
+	first = small_folio_run(1100);
+	layout_fill(big, 0, first, 1100);
+	layout_fill(slots, 0, first + 500, 41);
+	layout_fill(block, 0, first + 512, 32);
+	ring_init(&r, true);
+
+	/* refused at the limit: the whole ranges counted so far are undone */
+	unit_memlock_limit = 1099 * PAGE_SIZE;
+	ASSERT_EQ(layout_register(&r, big, &ibig), -ENOMEM);
+	ASSERT_TRUE(xa_empty(&r.ctx.buf_acct_large));
+	ASSERT_TRUE(xa_empty(&r.ctx.buf_acct_blocks));
+	ASSERT_EQ(unit_pinned, 0);
+	unit_memlock_limit = ~0UL;
+
+	ASSERT_EQ(layout_register(&r, slots, &islots), 0);
+	ASSERT_EQ(layout_register(&r, block, &iblock), 0);
+	ASSERT_EQ(ring_locked(&r), 41 + 32 - 29);
+	ASSERT_EQ(layout_register(&r, big, &ibig), 0);
+	ASSERT_EQ(ring_locked(&r), 1100);
+	ASSERT_EQ(r.ctx.buf_acct_large.nr, 2);
+
+	io_regbuf_release(&r.ctx, islots);
+	ASSERT_EQ(ring_locked(&r), 1100);
+	io_regbuf_release(&r.ctx, ibig);
+	ASSERT_EQ(ring_locked(&r), 32);
+	ASSERT_TRUE(xa_empty(&r.ctx.buf_acct_large));
+
+	/* and the other way round: the range first, then its pages alone */
+	ASSERT_EQ(layout_register(&r, big, &ibig), 0);
+	ASSERT_EQ(layout_register(&r, slots, &islots), 0);
+	ASSERT_EQ(ring_locked(&r), 1100);
+	io_regbuf_release(&r.ctx, ibig);
+	ASSERT_EQ(ring_locked(&r), 41 + 32 - 29);
+	io_regbuf_release(&r.ctx, iblock);
+	io_regbuf_release(&r.ctx, islots);
+	ASSERT_EQ(ring_locked(&r), 0);
+	ASSERT_TRUE(xa_empty(&r.ctx.buf_acct_blocks));
+	ASSERT_TRUE(xa_empty(&r.ctx.buf_acct_large));
+	ring_exit(&r);
+	free(big);
+	free(slots);
+	free(block);
+	return true;
+}
+
 /* Rings account independently; CAP_IPC_LOCK (no user) skips the limit. */
 static bool test_acct_per_ring_and_cap_ipc_lock(void)
 {
@@ -989,62 +1156,79 @@ static bool test_acct_per_ring_and_cap_ipc_lock(void)
 	return true;
 }
 
-#define POOL_FOLIOS	12
+#define POOL_EXTENTS	12
 #define NR_SLOTS	16
 
+/*
+ * Pages buffers are made of: a folio, or a run of order-0 folios that are
+ * physically consecutive, as 4 KiB anonymous memory mostly is, so that
+ * buffers pin whole counter blocks as well as single pages of them.
+ */
+struct pool_extent {
+	unsigned long	pfn;
+	unsigned long	nr;
+};
+
 struct acct_world {
-	unsigned long	heads[POOL_FOLIOS];
+	struct pool_extent extents[POOL_EXTENTS];
 	struct layout	*layouts[NR_SLOTS];
 	struct io_mapped_ubuf *imus[NR_SLOTS];
 };
 
-/* A buffer made of pieces of the shared folio pool, often overlapping. */
+/* A buffer made of pieces of the shared pool, often overlapping. */
 static struct layout *pool_layout(struct acct_world *w, unsigned int slot)
 {
-	unsigned long pieces[4][3], nr = 0, j = 0;
+	unsigned long pieces[4][2], nr = 0, j = 0;
 	unsigned int p, nr_pieces = 1 + rnd_below(4);
 	struct layout *l;
 
 	for (p = 0; p < nr_pieces; p++) {
-		unsigned long head = w->heads[rnd_below(POOL_FOLIOS)];
-		unsigned long size = folio_pages_of(head);
-		unsigned long k = rnd_below(size);
-		unsigned long m = 1 + rnd_below(min(size - k, 600UL));
+		struct pool_extent *e = &w->extents[rnd_below(POOL_EXTENTS)];
+		unsigned long k = rnd_below(e->nr);
+		unsigned long m = 1 + rnd_below(min(e->nr - k, 1100UL));
 
-		pieces[p][0] = head;
-		pieces[p][1] = k;
-		pieces[p][2] = m;
+		pieces[p][0] = e->pfn + k;
+		pieces[p][1] = m;
 		nr += m;
 	}
 	l = layout_new(((unsigned long)(slot + 1) << 32) + rnd_below(PAGE_SIZE),
 		       nr * PAGE_SIZE - PAGE_SIZE + 1);
 	for (p = 0; p < nr_pieces; p++) {
-		layout_fill(l, j, pieces[p][0] + pieces[p][1], pieces[p][2]);
-		j += pieces[p][2];
+		layout_fill(l, j, pieces[p][0], pieces[p][1]);
+		j += pieces[p][1];
 	}
 	return l;
+}
+
+static int cmp_ulong(const void *a, const void *b)
+{
+	unsigned long x = *(const unsigned long *)a;
+	unsigned long y = *(const unsigned long *)b;
+
+	return x < y ? -1 : x > y;
 }
 
 /* Pages of distinct folios pinned by the live buffers: the expected charge. */
 static long expected_charge(struct acct_world *w)
 {
-	bool seen[POOL_FOLIOS] = { false };
-	unsigned int s, f;
-	unsigned long j;
+	unsigned long *heads = NULL, nr = 0, j;
+	unsigned int s;
 	long sum = 0;
 
 	for (s = 0; s < NR_SLOTS; s++) {
-		for (j = 0; w->layouts[s] && j < w->layouts[s]->nr_pages; j++) {
-			unsigned long head = head_of(w->layouts[s]->pfns[j]);
-
-			for (f = 0; f < POOL_FOLIOS; f++)
-				if (w->heads[f] == head)
-					seen[f] = true;
-		}
+		if (!w->layouts[s])
+			continue;
+		heads = realloc(heads, (nr + w->layouts[s]->nr_pages) *
+				       sizeof(*heads));
+		for (j = 0; j < w->layouts[s]->nr_pages; j++)
+			heads[nr++] = head_of(w->layouts[s]->pfns[j]);
 	}
-	for (f = 0; f < POOL_FOLIOS; f++)
-		if (seen[f])
-			sum += folio_pages_of(w->heads[f]);
+	if (nr)
+		qsort(heads, nr, sizeof(*heads), cmp_ulong);
+	for (j = 0; j < nr; j++)
+		if (!j || heads[j] != heads[j - 1])
+			sum += folio_pages_of(heads[j]);
+	free(heads);
 	return sum;
 }
 
@@ -1095,13 +1279,21 @@ static bool check_charges(struct ring *r, struct acct_world *w)
 
 static void pool_init(struct acct_world *w)
 {
-	unsigned int f;
+	unsigned int e;
 
 	memset(w, 0, sizeof(*w));
-	for (f = 0; f < POOL_FOLIOS; f++) {
+	for (e = 0; e < POOL_EXTENTS; e++) {
+		struct pool_extent *x = &w->extents[e];
 		unsigned int order = random_order();
 
-		w->heads[f] = unit_folio_new(order == 18 ? 10 : order);
+		if (chance(30)) {
+			skip_small_folios(rnd_below(600));
+			x->nr = 1 + rnd_below(chance(50) ? 200 : 1500);
+			x->pfn = small_folio_run(x->nr);
+			continue;
+		}
+		x->nr = 1UL << (order == 18 ? 10 : order);
+		x->pfn = unit_folio_new(order == 18 ? 10 : order);
 	}
 }
 
@@ -1202,10 +1394,17 @@ static bool test_alloc_failure_each_step(void)
 
 		unit_world_reset();
 		l = layout_new(0x7f0000000000UL + 0x800,
-			       200 * PAGE_SIZE - 0x800);
+			       777 * PAGE_SIZE - 0x800);
 		layout_fill(l, 0, unit_folio_new(9) + 400, 100);
 		for (j = 100; j < 200; j++)
 			l->pfns[j] = unit_folio_new(rnd_below(3));
+		/* two whole blocks, then a page of the first one again */
+		align_small_folios(32);
+		layout_fill(l, 200, small_folio_run(64), 64);
+		l->pfns[264] = l->pfns[203];
+		/* and a whole range */
+		align_small_folios(512);
+		layout_fill(l, 265, small_folio_run(512), 512);
 		ring_init(&r, true);
 		if (shared) {
 			o = layout_new(0x7f1000000000UL, 3 * PAGE_SIZE);
@@ -1229,8 +1428,12 @@ static bool test_alloc_failure_each_step(void)
 			ASSERT_OK(check_unchanged(&r, allocs, pinned, charged));
 			failures++;
 		}
-		/* pages, imu, the large folio's slot, each block and its slot */
-		ASSERT_TRUE(failures >= 6);
+		/*
+		 * pages, imu, the large folio's slot, each block and its slot,
+		 * each whole block, a whole block turned into slots, and the
+		 * whole range
+		 */
+		ASSERT_TRUE(failures >= 10);
 		ASSERT_OK(check_bvecs(l, imu));
 		io_regbuf_release(&r.ctx, imu);
 		if (other)
@@ -1284,13 +1487,14 @@ static bool test_batching(void)
 	struct layout *small = layout_new(0x7f1000000000UL, 4096 * PAGE_SIZE);
 	struct io_mapped_ubuf *ih, *is;
 	unsigned long j;
-	long loads;
+	long loads, allocs;
 	struct ring r;
 
 	for (j = 0; j < 128; j++)
 		layout_fill(huge, j * 512, unit_folio_new(9), 512);
-	for (j = 0; j < small->nr_pages; j++)
-		small->pfns[j] = unit_folio_new(0);
+	align_small_folios(512);
+	skip_small_folios(20);
+	layout_fill(small, 0, small_folio_run(4096), 4096);
 	ring_init(&r, true);
 
 	loads = unit_xa_loads;
@@ -1301,9 +1505,22 @@ static bool test_batching(void)
 	ASSERT_EQ(r.ctx.buf_acct_large.nr, 128);
 	ASSERT_TRUE(xa_empty(&r.ctx.buf_acct_blocks));
 
+	/*
+	 * Physically consecutive small pages from pfn 20 of a range on:
+	 * a block of slots for pages 20 to 31, 15 whole blocks, 7 whole
+	 * ranges and a block of slots for the last 20 pages.
+	 */
 	loads = unit_xa_loads;
+	allocs = unit_alloc_calls;
 	ASSERT_EQ(layout_register(&r, small, &is), 0);
 	ASSERT_TRUE(unit_xa_loads - loads <= 4096 / 32 + 2);
+	ASSERT_EQ(r.ctx.buf_acct_large.nr, 128 + 7);
+	ASSERT_EQ(r.ctx.buf_acct_blocks.nr, 1 + 15 + 1);
+	/*
+	 * pages, imu, 2 blocks of slots, and the stub xarray's allocation
+	 * per new index
+	 */
+	ASSERT_EQ(unit_alloc_calls - allocs, 2 + 2 + 7 + 17);
 	ASSERT_EQ(ring_locked(&r), 128 * 512 + 4096);
 
 	unit_unpin_calls = 0;
@@ -1379,6 +1596,8 @@ static const struct unit_test tests[] = {
 	TEST(test_import_segment_edges),
 	TEST(test_import_random),
 	TEST(test_acct_shared_folios),
+	TEST(test_acct_whole_blocks),
+	TEST(test_acct_whole_ranges),
 	TEST(test_acct_per_ring_and_cap_ipc_lock),
 	TEST(test_acct_random_sequences),
 	TEST(test_memlock_limit),

@@ -52,6 +52,12 @@ static inline unsigned long folio_pfn(struct folio *folio)
 	return page_to_pfn(&folio->page);
 }
 
+/* Head or tail page of a folio larger than one page */
+static inline bool PageCompound(const struct page *page)
+{
+	return page->order;
+}
+
 static inline long folio_nr_pages(struct folio *folio)
 {
 	return 1L << folio->page.order;

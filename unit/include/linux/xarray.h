@@ -66,4 +66,17 @@ void *unit_xa_find(struct xarray *xa, unsigned long *index);
 #define xa_for_each(xa, index, entry)					\
 	for (index = 0; (entry = unit_xa_find(xa, &index)) != NULL; index++)
 
+static inline void *unit_xa_find_upto(struct xarray *xa, unsigned long *index,
+				      unsigned long last)
+{
+	void *entry = unit_xa_find(xa, index);
+
+	return entry && *index <= last ? entry : NULL;
+}
+
+#define xa_for_each_range(xa, index, entry, start, last)		\
+	for (index = (start);						\
+	     (entry = unit_xa_find_upto(xa, &index, last)) != NULL;	\
+	     index++)
+
 #endif
