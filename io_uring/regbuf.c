@@ -302,46 +302,35 @@ static void regbuf_range_put(struct regbuf_pin_cursor *cur,
 		     regbuf_range_block_pages(cur->ctx, cur->range);
 }
 
-static int regbuf_whole_get(struct regbuf_pin_cursor *cur,
-			    const struct bio_vec *bv, unsigned long *charge)
+/*
+ * Adds @delta, 1 or -1, to the whole-block pins of the block that @bv
+ * starts; the pages that become charged or uncharged by it are added to
+ * *@pages. Only adding to an empty index allocates, and so can fail.
+ */
+static int regbuf_whole_add(struct regbuf_pin_cursor *cur,
+			    const struct bio_vec *bv, int delta,
+			    unsigned long *pages)
 {
-	void *entry = regbuf_block_entry(cur, page_to_pfn(bv->bv_page));
+	unsigned long pfn = page_to_pfn(bv->bv_page);
+	void *entry = regbuf_block_entry(cur, pfn);
 	struct regbuf_pin_block *block = entry;
 	unsigned long whole = regbuf_whole_pins(entry);
-
+	unsigned long new_whole = whole + delta;
 	unsigned int charged = 0;
 
+	if (WARN_ON_ONCE(delta < 0 && !whole))
+		return 0;
 	if (entry && !xa_is_value(entry)) {
-		/* the slots in use hold a page each, already charged */
+		/* the slots in use hold a page each, charged on their own */
 		charged = block->nr_folios;
-		block->whole++;
-	} else if (regbuf_block_set(cur, xa_mk_value(whole + 1))) {
+		block->whole = new_whole;
+	} else if (regbuf_block_set(cur, new_whole ? xa_mk_value(new_whole) :
+					       NULL)) {
 		return -ENOMEM;
 	}
-	if (!whole && !regbuf_range_pins(cur, page_to_pfn(bv->bv_page)))
-		*charge += REGBUF_BLOCK_PFNS - charged;
+	if ((!whole || !new_whole) && !regbuf_range_pins(cur, pfn))
+		*pages += REGBUF_BLOCK_PFNS - charged;
 	return 0;
-}
-
-static void regbuf_whole_put(struct regbuf_pin_cursor *cur,
-			     const struct bio_vec *bv, unsigned long *uncharge)
-{
-	void *entry = regbuf_block_entry(cur, page_to_pfn(bv->bv_page));
-	struct regbuf_pin_block *block = entry;
-	unsigned long whole = regbuf_whole_pins(entry);
-
-	unsigned int charged = 0;
-
-	if (WARN_ON_ONCE(!whole))
-		return;
-	if (!xa_is_value(entry)) {
-		charged = block->nr_folios;
-		block->whole--;
-	} else {
-		regbuf_block_set(cur, whole > 1 ? xa_mk_value(whole - 1) : NULL);
-	}
-	if (whole == 1 && !regbuf_range_pins(cur, page_to_pfn(bv->bv_page)))
-		*uncharge += REGBUF_BLOCK_PFNS - charged;
 }
 
 /* Pages of one folio that @bv covers; a segment never leaves its folio. */
@@ -468,7 +457,7 @@ static void regbuf_pins_put_bvecs(struct io_ring_ctx *ctx,
 		if (step == REGBUF_LARGE_PFNS)
 			regbuf_range_put(&cur, &imu->bvec[i], uncharge);
 		else if (step == REGBUF_BLOCK_PFNS)
-			regbuf_whole_put(&cur, &imu->bvec[i], uncharge);
+			regbuf_whole_add(&cur, &imu->bvec[i], -1, uncharge);
 		else
 			regbuf_pins_put(&cur, &imu->bvec[i], uncharge);
 	}
@@ -491,7 +480,7 @@ static int regbuf_account(struct io_ring_ctx *ctx, struct io_mapped_ubuf *imu)
 		if (step == REGBUF_LARGE_PFNS)
 			ret = regbuf_range_get(&cur, &imu->bvec[i], &charge);
 		else if (step == REGBUF_BLOCK_PFNS)
-			ret = regbuf_whole_get(&cur, &imu->bvec[i], &charge);
+			ret = regbuf_whole_add(&cur, &imu->bvec[i], 1, &charge);
 		else
 			ret = regbuf_pins_get(&cur, &imu->bvec[i], &charge);
 		if (ret)
