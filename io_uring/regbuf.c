@@ -564,14 +564,39 @@ struct page **io_pin_pages(unsigned long ubuf, unsigned long len, int *npages)
 }
 
 /*
+ * Nonzero unless @page is the page @n pfns after @first. nth_page() steps
+ * by pfn; bvec users step through a segment with bv_page + n, and the two
+ * agree only where the memmap is virtually contiguous, which without
+ * SPARSEMEM_VMEMMAP a gigantic folio's is not: a run ends where they
+ * disagree. With a contiguous memmap both tests are the same one.
+ */
+static unsigned long regbuf_page_mismatch(struct page *page,
+					  struct page *first, unsigned long n)
+{
+	return ((unsigned long)page ^ (unsigned long)(first + n)) |
+	       ((unsigned long)page ^ (unsigned long)nth_page(first, n));
+}
+
+/*
+ * Nonzero unless pages[0..3] are the four pages from @n pfns after @first
+ * on; written out so that a stride is compared with a single branch.
+ */
+static unsigned long regbuf_stride_mismatch(struct page **pages,
+					    struct page *first,
+					    unsigned long n)
+{
+	return regbuf_page_mismatch(pages[0], first, n) |
+	       regbuf_page_mismatch(pages[1], first, n + 1) |
+	       regbuf_page_mismatch(pages[2], first, n + 2) |
+	       regbuf_page_mismatch(pages[3], first, n + 3);
+}
+
+/*
  * Index of the first page after @i that does not continue the run of
  * physically consecutive pages of one folio starting at pages[i]. The run
  * cannot outlast the pages the folio has from pages[i] on, so only the
- * step to the next page needs checking. nth_page() steps by pfn; bvec
- * users step through a segment with bv_page + n, and the two agree only
- * where the memmap is virtually contiguous, which without SPARSEMEM_VMEMMAP
- * a gigantic folio's is not: the run ends where they disagree. With a
- * contiguous memmap both comparisons are the same one.
+ * step to the next page needs checking. Most runs are whole huge folios,
+ * so the pages are compared four at a time first.
  */
 static unsigned long regbuf_contig_run_end(struct page **pages,
 					   unsigned long i,
@@ -582,13 +607,13 @@ static unsigned long regbuf_contig_run_end(struct page **pages,
 	unsigned long folio_left = folio_pfn(folio) + folio_nr_pages(folio) -
 				   page_to_pfn(first);
 	unsigned long end = i + min(folio_left, nr_pages - i);
-	unsigned long n;
+	unsigned long n = 1;
 
-	for (n = 1; i + n < end; n++) {
-		if (pages[i + n] != first + n ||
-		    pages[i + n] != nth_page(first, n))
-			break;
-	}
+	while (i + n + 4 <= end &&
+	       !regbuf_stride_mismatch(&pages[i + n], first, n))
+		n += 4;
+	while (i + n < end && !regbuf_page_mismatch(pages[i + n], first, n))
+		n++;
 	return i + n;
 }
 
