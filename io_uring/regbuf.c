@@ -66,10 +66,10 @@ struct regbuf_pin_cursor {
 	struct io_ring_ctx	*ctx;
 	unsigned long		index;
 	void			*entry;		/* at index, NULL: look up */
-	/* whole-range pins of the range last looked up */
-	bool			range_valid;
-	unsigned long		range;
-	unsigned long		range_pins;
+	/* the large-folio xarray's slot last looked up, and its count */
+	bool			large_valid;
+	unsigned long		large_index;
+	unsigned long		large_pins;
 };
 
 int __io_account_mem(struct user_struct *user, unsigned long nr_pages)
@@ -109,6 +109,12 @@ static void regbuf_uncharge(struct io_ring_ctx *ctx, unsigned long nr_pages)
 		atomic64_sub(nr_pages, &ctx->mm_account->pinned_vm);
 }
 
+/* The block behind a blocks-xarray entry; NULL for none or a value entry */
+static struct regbuf_pin_block *regbuf_entry_block(void *entry)
+{
+	return entry && !xa_is_value(entry) ? entry : NULL;
+}
+
 void io_regbuf_ctx_init(struct io_ring_ctx *ctx)
 {
 	mutex_init(&ctx->buf_acct_lock);
@@ -124,8 +130,7 @@ void io_regbuf_ctx_exit(struct io_ring_ctx *ctx)
 	/* every buffer is gone by now, a leftover block is a counting bug */
 	if (WARN_ON_ONCE(!xa_empty(&ctx->buf_acct_blocks))) {
 		xa_for_each(&ctx->buf_acct_blocks, index, entry)
-			if (!xa_is_value(entry))
-				kfree(entry);
+			kfree(regbuf_entry_block(entry));
 	}
 	xa_destroy(&ctx->buf_acct_blocks);
 	WARN_ON_ONCE(!xa_empty(&ctx->buf_acct_large));
@@ -156,22 +161,27 @@ static int regbuf_block_set(struct regbuf_pin_cursor *cur, void *entry)
 	return 0;
 }
 
-static unsigned long regbuf_whole_pins(const void *entry)
+static unsigned long regbuf_whole_pins(void *entry)
 {
-	if (!entry)
-		return 0;
-	if (xa_is_value(entry))
-		return xa_to_value(entry);
-	return ((const struct regbuf_pin_block *)entry)->whole;
+	struct regbuf_pin_block *block = regbuf_entry_block(entry);
+
+	if (block)
+		return block->whole;
+	return entry ? xa_to_value(entry) : 0;
 }
 
-/* Turns the cursor's entry into a block, keeping its whole-block pins. */
-static struct regbuf_pin_block *regbuf_block_get(struct regbuf_pin_cursor *cur)
+/*
+ * The block holding @pfn, made from its entry if that is none or a value
+ * entry, whose whole-block pins it keeps.
+ */
+static struct regbuf_pin_block *regbuf_block_get(struct regbuf_pin_cursor *cur,
+						 unsigned long pfn)
 {
 	struct regbuf_pin_block *block;
 
-	if (cur->entry && !xa_is_value(cur->entry))
-		return cur->entry;
+	block = regbuf_entry_block(regbuf_block_entry(cur, pfn));
+	if (block)
+		return block;
 	block = kzalloc(sizeof(*block), GFP_KERNEL_ACCOUNT);
 	if (!block)
 		return NULL;
@@ -229,20 +239,37 @@ static unsigned int regbuf_acct_step(const struct bio_vec *bvec,
 	return 1;
 }
 
-/* Whole-range pins of the REGBUF_LARGE_PFNS range holding order-0 @pfn */
-static unsigned long regbuf_range_pins(struct regbuf_pin_cursor *cur,
+/*
+ * Pins counted in the large-folio xarray's slot for @pfn: a large folio's
+ * if @pfn is in one, else whole-range pins of the order-0 pages around it.
+ */
+static unsigned long regbuf_large_pins(struct regbuf_pin_cursor *cur,
 				       unsigned long pfn)
 {
-	unsigned long range = pfn >> REGBUF_LARGE_SHIFT;
+	unsigned long index = pfn >> REGBUF_LARGE_SHIFT;
 	void *entry;
 
-	if (!cur->range_valid || cur->range != range) {
-		entry = xa_load(&cur->ctx->buf_acct_large, range);
-		cur->range_pins = xa_is_value(entry) ? xa_to_value(entry) : 0;
-		cur->range = range;
-		cur->range_valid = true;
+	if (!cur->large_valid || cur->large_index != index) {
+		entry = xa_load(&cur->ctx->buf_acct_large, index);
+		cur->large_pins = xa_is_value(entry) ? xa_to_value(entry) : 0;
+		cur->large_index = index;
+		cur->large_valid = true;
 	}
-	return cur->range_pins;
+	return cur->large_pins;
+}
+
+/*
+ * Sets the count of the slot regbuf_large_pins() looked up last. Only
+ * filling an empty slot allocates, and so can fail, changing nothing.
+ */
+static int regbuf_large_set(struct regbuf_pin_cursor *cur, unsigned long pins)
+{
+	if (xa_is_err(xa_store(&cur->ctx->buf_acct_large, cur->large_index,
+			       pins ? xa_mk_value(pins) : NULL,
+			       GFP_KERNEL_ACCOUNT)))
+		return -ENOMEM;
+	cur->large_pins = pins;
+	return 0;
 }
 
 /*
@@ -261,45 +288,31 @@ static unsigned long regbuf_range_block_pages(struct io_ring_ctx *ctx,
 		if (regbuf_whole_pins(entry))
 			pages += REGBUF_BLOCK_PFNS;
 		else
-			pages += ((struct regbuf_pin_block *)entry)->nr_folios;
+			pages += regbuf_entry_block(entry)->nr_folios;
 	}
 	return pages;
 }
 
-/* Only the first pin of a range can fail, and then nothing has changed. */
-static int regbuf_range_get(struct regbuf_pin_cursor *cur,
-			    const struct bio_vec *bv, unsigned long *charge)
+/*
+ * Adds @delta, 1 or -1, to the whole-range pins of the range that @bv
+ * starts; the pages that become charged or uncharged by it are added to
+ * *@pages.
+ */
+static int regbuf_range_add(struct regbuf_pin_cursor *cur,
+			    const struct bio_vec *bv, int delta,
+			    unsigned long *pages)
 {
-	unsigned long pfn = page_to_pfn(bv->bv_page);
-	unsigned long pins = regbuf_range_pins(cur, pfn);
+	unsigned long pins = regbuf_large_pins(cur, page_to_pfn(bv->bv_page));
+	unsigned long new_pins = pins + delta;
 
-	if (xa_is_err(xa_store(&cur->ctx->buf_acct_large, cur->range,
-			       xa_mk_value(pins + 1), GFP_KERNEL_ACCOUNT)))
+	if (WARN_ON_ONCE(delta < 0 && !pins))
+		return 0;
+	if (regbuf_large_set(cur, new_pins))
 		return -ENOMEM;
-	cur->range_pins = pins + 1;
-	if (!pins)
-		*charge += REGBUF_LARGE_PFNS -
-			   regbuf_range_block_pages(cur->ctx, cur->range);
+	if (!pins || !new_pins)
+		*pages += REGBUF_LARGE_PFNS -
+			  regbuf_range_block_pages(cur->ctx, cur->large_index);
 	return 0;
-}
-
-static void regbuf_range_put(struct regbuf_pin_cursor *cur,
-			     const struct bio_vec *bv, unsigned long *uncharge)
-{
-	unsigned long pfn = page_to_pfn(bv->bv_page);
-	unsigned long pins = regbuf_range_pins(cur, pfn);
-
-	if (WARN_ON_ONCE(!pins))
-		return;
-	cur->range_pins = pins - 1;
-	if (pins > 1) {
-		xa_store(&cur->ctx->buf_acct_large, cur->range,
-			 xa_mk_value(pins - 1), GFP_KERNEL_ACCOUNT);
-		return;
-	}
-	xa_erase(&cur->ctx->buf_acct_large, cur->range);
-	*uncharge += REGBUF_LARGE_PFNS -
-		     regbuf_range_block_pages(cur->ctx, cur->range);
 }
 
 /*
@@ -313,14 +326,14 @@ static int regbuf_whole_add(struct regbuf_pin_cursor *cur,
 {
 	unsigned long pfn = page_to_pfn(bv->bv_page);
 	void *entry = regbuf_block_entry(cur, pfn);
-	struct regbuf_pin_block *block = entry;
+	struct regbuf_pin_block *block = regbuf_entry_block(entry);
 	unsigned long whole = regbuf_whole_pins(entry);
 	unsigned long new_whole = whole + delta;
 	unsigned int charged = 0;
 
 	if (WARN_ON_ONCE(delta < 0 && !whole))
 		return 0;
-	if (entry && !xa_is_value(entry)) {
+	if (block) {
 		/* the slots in use hold a page each, charged on their own */
 		charged = block->nr_folios;
 		block->whole = new_whole;
@@ -328,7 +341,7 @@ static int regbuf_whole_add(struct regbuf_pin_cursor *cur,
 					       NULL)) {
 		return -ENOMEM;
 	}
-	if ((!whole || !new_whole) && !regbuf_range_pins(cur, pfn))
+	if ((!whole || !new_whole) && !regbuf_large_pins(cur, pfn))
 		*pages += REGBUF_BLOCK_PFNS - charged;
 	return 0;
 }
@@ -339,53 +352,24 @@ static unsigned int regbuf_bvec_pages(const struct bio_vec *bv)
 	return DIV_ROUND_UP(bv->bv_offset + bv->bv_len, PAGE_SIZE);
 }
 
-/* Pins the ring holds on the large folio at @pfn; *@index is its slot. */
-static unsigned long regbuf_large_pins(struct regbuf_pin_cursor *cur,
-				       unsigned long pfn, unsigned long *index)
-{
-	void *entry;
-
-	*index = pfn >> REGBUF_LARGE_SHIFT;
-	entry = xa_load(&cur->ctx->buf_acct_large, *index);
-	return xa_is_value(entry) ? xa_to_value(entry) : 0;
-}
-
 /*
- * Replacing a present entry never allocates, so only the first pin of a
- * folio can fail, and then nothing has changed.
+ * Adds @delta pins to the large folio at @pfn, of @folio_pages pages; adds
+ * those pages to *@pages when its count leaves or reaches zero.
  */
-static int regbuf_large_pins_get(struct regbuf_pin_cursor *cur,
-				 unsigned long pfn, unsigned int nr,
-				 unsigned long folio_pages,
-				 unsigned long *charge)
+static int regbuf_large_add(struct regbuf_pin_cursor *cur, unsigned long pfn,
+			    long delta, unsigned long folio_pages,
+			    unsigned long *pages)
 {
-	unsigned long index, pins = regbuf_large_pins(cur, pfn, &index);
+	unsigned long pins = regbuf_large_pins(cur, pfn);
+	unsigned long new_pins = pins + delta;
 
-	if (xa_is_err(xa_store(&cur->ctx->buf_acct_large, index,
-			       xa_mk_value(pins + nr), GFP_KERNEL_ACCOUNT)))
+	if (WARN_ON_ONCE(delta < 0 && pins < -delta))
+		return 0;
+	if (regbuf_large_set(cur, new_pins))
 		return -ENOMEM;
-	if (!pins)
-		*charge += folio_pages;
+	if (!pins || !new_pins)
+		*pages += folio_pages;
 	return 0;
-}
-
-static void regbuf_large_pins_put(struct regbuf_pin_cursor *cur,
-				  unsigned long pfn, unsigned int nr,
-				  unsigned long folio_pages,
-				  unsigned long *uncharge)
-{
-	unsigned long index, pins = regbuf_large_pins(cur, pfn, &index);
-
-	if (WARN_ON_ONCE(pins < nr))
-		return;
-	pins -= nr;
-	if (pins) {
-		xa_store(&cur->ctx->buf_acct_large, index, xa_mk_value(pins),
-			 GFP_KERNEL_ACCOUNT);
-		return;
-	}
-	xa_erase(&cur->ctx->buf_acct_large, index);
-	*uncharge += folio_pages;
 }
 
 static int regbuf_pins_get(struct regbuf_pin_cursor *cur,
@@ -399,16 +383,14 @@ static int regbuf_pins_get(struct regbuf_pin_cursor *cur,
 	unsigned int *pins;
 
 	if (folio_pages >= REGBUF_LARGE_PFNS)
-		return regbuf_large_pins_get(cur, pfn, nr, folio_pages,
-					     charge);
-	regbuf_block_entry(cur, pfn);
-	block = regbuf_block_get(cur);
+		return regbuf_large_add(cur, pfn, nr, folio_pages, charge);
+	block = regbuf_block_get(cur, pfn);
 	if (!block)
 		return -ENOMEM;
 	pins = &block->pins[pfn & (REGBUF_BLOCK_PFNS - 1)];
 	if (!*pins) {
 		block->nr_folios++;
-		if (!block->whole && !regbuf_range_pins(cur, pfn))
+		if (!block->whole && !regbuf_large_pins(cur, pfn))
 			*charge += folio_pages;
 	}
 	*pins += nr;
@@ -426,11 +408,11 @@ static void regbuf_pins_put(struct regbuf_pin_cursor *cur,
 	unsigned int *pins;
 
 	if (folio_pages >= REGBUF_LARGE_PFNS) {
-		regbuf_large_pins_put(cur, pfn, nr, folio_pages, uncharge);
+		regbuf_large_add(cur, pfn, -(long)nr, folio_pages, uncharge);
 		return;
 	}
-	block = regbuf_block_entry(cur, pfn);
-	if (WARN_ON_ONCE(!block || xa_is_value(block)))
+	block = regbuf_entry_block(regbuf_block_entry(cur, pfn));
+	if (WARN_ON_ONCE(!block))
 		return;
 	pins = &block->pins[pfn & (REGBUF_BLOCK_PFNS - 1)];
 	if (WARN_ON_ONCE(*pins < nr))
@@ -438,7 +420,7 @@ static void regbuf_pins_put(struct regbuf_pin_cursor *cur,
 	*pins -= nr;
 	if (*pins)
 		return;
-	if (!block->whole && !regbuf_range_pins(cur, pfn))
+	if (!block->whole && !regbuf_large_pins(cur, pfn))
 		*uncharge += folio_pages;
 	block->nr_folios--;
 	regbuf_block_put(cur, block);
@@ -455,7 +437,7 @@ static void regbuf_pins_put_bvecs(struct io_ring_ctx *ctx,
 	for (i = 0; i < end; i += step) {
 		step = regbuf_acct_step(imu->bvec, i, imu->nr_bvecs);
 		if (step == REGBUF_LARGE_PFNS)
-			regbuf_range_put(&cur, &imu->bvec[i], uncharge);
+			regbuf_range_add(&cur, &imu->bvec[i], -1, uncharge);
 		else if (step == REGBUF_BLOCK_PFNS)
 			regbuf_whole_add(&cur, &imu->bvec[i], -1, uncharge);
 		else
@@ -478,7 +460,7 @@ static int regbuf_account(struct io_ring_ctx *ctx, struct io_mapped_ubuf *imu)
 	for (i = 0; i < imu->nr_bvecs; i += step) {
 		step = regbuf_acct_step(imu->bvec, i, imu->nr_bvecs);
 		if (step == REGBUF_LARGE_PFNS)
-			ret = regbuf_range_get(&cur, &imu->bvec[i], &charge);
+			ret = regbuf_range_add(&cur, &imu->bvec[i], 1, &charge);
 		else if (step == REGBUF_BLOCK_PFNS)
 			ret = regbuf_whole_add(&cur, &imu->bvec[i], 1, &charge);
 		else
