@@ -10,8 +10,8 @@
 #   make bench              base, patched and 6.12 production kernels in the
 #                           same VM: register cost and fio throughput,
 #                           build/bench/report.md (KERNELS=, BENCH_ROUNDS=,
-#                           BENCH_QUICK=1, BENCH_REPS=, BENCH_FIO=0,
-#                           BENCH_TIMEOUT=; see bench/README.md)
+#                           BENCH_QUICK=1, BENCH_REPS=, BENCH_PAUSE_MS=,
+#                           BENCH_FIO=0, BENCH_TIMEOUT=; see bench/README.md)
 #
 # Everything generated lives under build/.
 
@@ -81,7 +81,7 @@ check-full: unit kernel tests peer
 
 # bench/bench.sh reads these from the environment; see its header.
 KERNELS ?= base patched mainline
-export KERNELS BENCH_ROUNDS BENCH_QUICK BENCH_REPS BENCH_FIO BENCH_TIMEOUT
+export KERNELS BENCH_ROUNDS BENCH_QUICK BENCH_REPS BENCH_PAUSE_MS BENCH_FIO BENCH_TIMEOUT
 bench:
 	@scripts/install-deps.sh --bench
 	@bench/bench.sh

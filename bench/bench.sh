@@ -13,6 +13,8 @@
 #   BENCH_QUICK  1: regcost's quick preset (the report's target rows only,
 #                3 repetitions) and no fio
 #   BENCH_REPS   repetitions per regcost row (default: regcost's own)
+#   BENCH_PAUSE_MS  regcost's pause before each timed register (default:
+#                regcost's own, 20 ms; 0 times them back to back)
 #   BENCH_FIO    0: leave out the fio throughput jobs
 #   BENCH_ROUNDS boots of each kernel for regcost (default 2), interleaved
 #                base, patched, mainline, base, ...; the report takes each
@@ -32,6 +34,7 @@ if [[ ${BENCH_QUICK:-} == 1 ]]; then
 	export BENCH_FIO=0
 fi
 [[ -n ${BENCH_REPS:-} ]] && regcost_args+=(-r "$BENCH_REPS")
+[[ -n ${BENCH_PAUSE_MS:-} ]] && regcost_args+=(-p "$BENCH_PAUSE_MS")
 export BENCH_FIO=${BENCH_FIO:-1}
 rounds=${BENCH_ROUNDS:-2}
 

@@ -28,6 +28,7 @@ step() { echo "[bench] $(uname -r): $*"; }
 	echo "thp	$(cat /sys/kernel/mm/transparent_hugepage/enabled)"
 	echo "hugepages_2m	$(cat /proc/sys/vm/nr_hugepages)"
 	echo "cmdline	$(cat /proc/cmdline)"
+	echo "regcost_args	$*"
 } > "$out/env.txt"
 
 # Fresh, unfragmented 2 MiB blocks for the THP rows.

@@ -299,6 +299,10 @@ class Bench:
             f"- Repetitions per row: {', '.join(map(str, reps))} (after one "
             f"untimed warm-up) in each of {self.rounds} boot(s) per kernel,"
             " booted in turn; figures are the best of them all.",
+            f"- regcost arguments: `{env.get('regcost_args') or '(none)'}`;"
+            " each timed register follows a pause of -p ms (20 unless"
+            " given), the same on every kernel (bench/README.md, \"Where"
+            " the time goes\").",
             "- Absolute times are emulated and mean nothing on real hardware:"
             " only ratios between kernels of the same run carry over. Time"
             " ratios patched/X below 1 and throughput ratios above 1 mean the"
