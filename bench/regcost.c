@@ -542,7 +542,7 @@ static void print_header(void)
 {
 	if (g.tsv)
 		fprintf(g.tsv, "kernel\tscenario\tmem\ttotal_bytes\tnr_bufs\tbuf_bytes\treps\t"
-			"reg_best_ns\treg_median_ns\tunreg_best_ns\tunreg_median_ns\t"
+			"pause_ms\treg_best_ns\treg_median_ns\tunreg_best_ns\tunreg_median_ns\t"
 			"sum_best_ns\tsum_median_ns\tbvecs\tbacking\n");
 	fprintf(g.table, "%-16s %-9s %6s %5s %6s %4s %21s %21s %21s %7s  %s\n",
 		"scenario", "mem", "total", "bufs", "each", "reps",
@@ -568,10 +568,10 @@ static void print_row(const struct result *r)
 	if (r->bvecs >= 0)
 		snprintf(bvecs, sizeof(bvecs), "%ld", r->bvecs);
 	if (g.tsv) {
-		fprintf(g.tsv, "%s\t%s\t%s\t%zu\t%u\t%zu\t%u\t%" PRIu64 "\t%" PRIu64
+		fprintf(g.tsv, "%s\t%s\t%s\t%zu\t%u\t%zu\t%u\t%u\t%" PRIu64 "\t%" PRIu64
 			"\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%s\t%s\n",
 			g.uts.release, r->scenario, mem_names[r->mem], r->total,
-			r->nbufs, r->total / r->nbufs, r->reps, r->reg.best,
+			r->nbufs, r->total / r->nbufs, r->reps, g.pause_ms, r->reg.best,
 			r->reg.median, r->unreg.best, r->unreg.median, r->sum.best,
 			r->sum.median, bvecs, r->backing);
 		fflush(g.tsv);

@@ -62,8 +62,9 @@ def load_regcost(paths):
     for path in paths:
         with open(path, newline="") as f:
             for row in csv.DictReader(f, delimiter="\t"):
-                for col in ("total_bytes", "nr_bufs", "reps", "reg_best_ns",
-                            "reg_median_ns", "unreg_best_ns", "sum_best_ns"):
+                for col in ("total_bytes", "nr_bufs", "reps", "pause_ms",
+                            "reg_best_ns", "reg_median_ns", "unreg_best_ns",
+                            "sum_best_ns"):
                     row[col] = int(row[col])
                 key = (row["scenario"], row["total_bytes"], row["nr_bufs"])
                 old = seen.get(key)
@@ -275,6 +276,8 @@ class Bench:
     def header(self):
         reps = sorted({r["reps"] for k in self.kernels
                        for rows in self.rows[k].values() for r in rows})
+        pauses = sorted({r["pause_ms"] for k in self.kernels
+                         for rows in self.rows[k].values() for r in rows})
         env = self.env[self.kernels[0]]
         lines = [
             "# regbuf benchmark report",
@@ -300,9 +303,9 @@ class Bench:
             f"untimed warm-up) in each of {self.rounds} boot(s) per kernel,"
             " booted in turn; figures are the best of them all.",
             f"- regcost arguments: `{env.get('regcost_args') or '(none)'}`;"
-            " each timed register follows a pause of -p ms (20 unless"
-            " given), the same on every kernel (bench/README.md, \"Where"
-            " the time goes\").",
+            " each timed register follows a pause of"
+            f" {' or '.join(map(str, pauses))} ms (-p), the same on every"
+            " kernel (bench/README.md, \"Where the time goes\").",
             "- Absolute times are emulated and mean nothing on real hardware:"
             " only ratios between kernels of the same run carry over. Time"
             " ratios patched/X below 1 and throughput ratios above 1 mean the"
