@@ -52,6 +52,21 @@
 #define REGBUF_LARGE_PFNS	BIT(REGBUF_LARGE_SHIFT)
 
 /*
+ * The counters are there to find the folios that buffers of a ring share.
+ * A ring's only buffer shares none, and if its folios form a few pfn runs
+ * that do not overlap, the pages of those runs are the pages of its
+ * distinct folios: that is its charge, and it is left out of the counters
+ * (ctx->buf_acct_unindexed) until another buffer of the ring is accounted.
+ * Filling the xarrays, whose nodes every registration into an empty ring
+ * allocates anew, costs a small buffer more than pinning it. Buffers of
+ * more than REGBUF_UNINDEXED_BVECS bvecs are counted straight away: the
+ * counters cost little next to pinning them, and a long buffer is unlikely
+ * to be this regular, so looking for its runs would be wasted.
+ */
+#define REGBUF_UNINDEXED_RUNS	32
+#define REGBUF_UNINDEXED_BVECS	4096
+
+/*
  * Allocated only while some slot is nonzero; with whole-block pins alone
  * the entry is xa_mk_value(whole). While whole is nonzero every page of
  * the block is a pinned order-0 folio, so each nonzero slot is one page.
@@ -128,6 +143,7 @@ void io_regbuf_ctx_exit(struct io_ring_ctx *ctx)
 	void *entry;
 
 	/* every buffer is gone by now, a leftover block is a counting bug */
+	WARN_ON_ONCE(ctx->buf_acct_unindexed);
 	if (WARN_ON_ONCE(!xa_empty(&ctx->buf_acct_blocks))) {
 		xa_for_each(&ctx->buf_acct_blocks, index, entry)
 			kfree(regbuf_entry_block(entry));
@@ -426,6 +442,70 @@ static void regbuf_pins_put(struct regbuf_pin_cursor *cur,
 	regbuf_block_put(cur, block);
 }
 
+struct regbuf_pfn_run {
+	unsigned long	start;
+	unsigned long	end;
+};
+
+/* Extends @run to the end of @bv's folio; a segment never leaves it. */
+static void regbuf_run_extend(struct regbuf_pfn_run *run,
+			      const struct bio_vec *bv)
+{
+	struct folio *folio = page_folio(bv->bv_page);
+
+	run->end = max(run->end, folio_pfn(folio) + folio_nr_pages(folio));
+}
+
+/*
+ * Pages of the folios @imu pins, each folio counted once, if they form at
+ * most REGBUF_UNINDEXED_RUNS runs of consecutive pfns that do not overlap,
+ * else 0. A bvec continuing the pfns of the one before costs a compare;
+ * only where that stops are folios looked at: the run so far is extended
+ * to the end of its last folio, and the next bvec, unless its folio is in
+ * that run or right after it, starts a run of its own.
+ */
+static unsigned long regbuf_unindexed_pages(const struct io_mapped_ubuf *imu)
+{
+	struct regbuf_pfn_run runs[REGBUF_UNINDEXED_RUNS], *run = NULL;
+	unsigned long pfn, next_pfn = 0, pages = 0;
+	unsigned int i, j, nr = 0;
+
+	if (imu->nr_bvecs > REGBUF_UNINDEXED_BVECS)
+		return 0;
+	for (i = 0; i < imu->nr_bvecs; i++) {
+		const struct bio_vec *bv = &imu->bvec[i];
+
+		pfn = page_to_pfn(bv->bv_page);
+		if (run && pfn == next_pfn) {
+			next_pfn += regbuf_bvec_pages(bv);
+			continue;
+		}
+		next_pfn = pfn + regbuf_bvec_pages(bv);
+		if (run) {
+			regbuf_run_extend(run, bv - 1);
+			/* the run's folios cover it, the next starts at its end */
+			if (pfn >= run->start && pfn <= run->end)
+				continue;
+		}
+		if (nr == REGBUF_UNINDEXED_RUNS)
+			return 0;
+		run = &runs[nr++];
+		run->start = folio_pfn(page_folio(bv->bv_page));
+		run->end = run->start;
+	}
+	if (run)
+		regbuf_run_extend(run, &imu->bvec[imu->nr_bvecs - 1]);
+	for (i = 0; i < nr; i++) {
+		for (j = i + 1; j < nr; j++) {
+			if (runs[i].start < runs[j].end &&
+			    runs[j].start < runs[i].end)
+				return 0;
+		}
+		pages += runs[i].end - runs[i].start;
+	}
+	return pages;
+}
+
 /* Drops the pins bvecs [0, @end) of @imu took, @end being a step's start. */
 static void regbuf_pins_put_bvecs(struct io_ring_ctx *ctx,
 				  const struct io_mapped_ubuf *imu,
@@ -446,32 +526,80 @@ static void regbuf_pins_put_bvecs(struct io_ring_ctx *ctx,
 }
 
 /*
- * Counts the buffer's pins and charges the folios no other buffer of the
- * ring holds yet. On failure the counters are exactly as before.
+ * Counts the pins of @imu's bvecs and adds the pages of the folios that
+ * become pinned to *@charge. On failure the counters are as before.
  */
-static int regbuf_account(struct io_ring_ctx *ctx, struct io_mapped_ubuf *imu)
+static int regbuf_pins_get_bvecs(struct io_ring_ctx *ctx,
+				 const struct io_mapped_ubuf *imu,
+				 unsigned long *charge)
 {
 	struct regbuf_pin_cursor cur = { .ctx = ctx };
-	unsigned long charge = 0, undone = 0;
+	unsigned long undone = 0;
 	unsigned int i, step;
-	int ret = 0;
+	int ret;
 
-	mutex_lock(&ctx->buf_acct_lock);
 	for (i = 0; i < imu->nr_bvecs; i += step) {
 		step = regbuf_acct_step(imu->bvec, i, imu->nr_bvecs);
 		if (step == REGBUF_LARGE_PFNS)
-			ret = regbuf_range_add(&cur, &imu->bvec[i], 1, &charge);
+			ret = regbuf_range_add(&cur, &imu->bvec[i], 1, charge);
 		else if (step == REGBUF_BLOCK_PFNS)
-			ret = regbuf_whole_add(&cur, &imu->bvec[i], 1, &charge);
+			ret = regbuf_whole_add(&cur, &imu->bvec[i], 1, charge);
 		else
-			ret = regbuf_pins_get(&cur, &imu->bvec[i], &charge);
-		if (ret)
-			break;
+			ret = regbuf_pins_get(&cur, &imu->bvec[i], charge);
+		if (ret) {
+			regbuf_pins_put_bvecs(ctx, imu, i, &undone);
+			return ret;
+		}
 	}
-	if (!ret)
+	return 0;
+}
+
+static bool regbuf_counters_empty(struct io_ring_ctx *ctx)
+{
+	return xa_empty(&ctx->buf_acct_blocks) && xa_empty(&ctx->buf_acct_large);
+}
+
+/*
+ * Counts the buffer's pins and charges the folios no other buffer of the
+ * ring holds yet. On failure the counters and the charge are exactly as
+ * before, and so is an unindexed buffer the ring has.
+ */
+static int regbuf_account(struct io_ring_ctx *ctx, struct io_mapped_ubuf *imu)
+{
+	unsigned long charge = 0, recounted = 0, undone = 0;
+	struct io_mapped_ubuf *unindexed;
+	int ret;
+
+	mutex_lock(&ctx->buf_acct_lock);
+	unindexed = ctx->buf_acct_unindexed;
+	if (unindexed) {
+		/* charged already: the pages counted here must match */
+		ret = regbuf_pins_get_bvecs(ctx, unindexed, &recounted);
+		if (ret)
+			goto out;
+		WARN_ON_ONCE(recounted != regbuf_unindexed_pages(unindexed));
+		ctx->buf_acct_unindexed = NULL;
+	} else if (regbuf_counters_empty(ctx)) {
+		charge = regbuf_unindexed_pages(imu);
+		if (charge) {
+			ret = regbuf_charge(ctx, charge);
+			if (!ret)
+				ctx->buf_acct_unindexed = imu;
+			goto out;
+		}
+	}
+	ret = regbuf_pins_get_bvecs(ctx, imu, &charge);
+	if (!ret) {
 		ret = regbuf_charge(ctx, charge);
-	if (ret)
-		regbuf_pins_put_bvecs(ctx, imu, i, &undone);
+		if (ret)
+			regbuf_pins_put_bvecs(ctx, imu, imu->nr_bvecs, &undone);
+	}
+	if (ret && unindexed) {
+		regbuf_pins_put_bvecs(ctx, unindexed, unindexed->nr_bvecs,
+				      &undone);
+		ctx->buf_acct_unindexed = unindexed;
+	}
+out:
 	mutex_unlock(&ctx->buf_acct_lock);
 	return ret;
 }
@@ -482,7 +610,12 @@ static void regbuf_unaccount(struct io_ring_ctx *ctx,
 	unsigned long uncharge = 0;
 
 	mutex_lock(&ctx->buf_acct_lock);
-	regbuf_pins_put_bvecs(ctx, imu, imu->nr_bvecs, &uncharge);
+	if (ctx->buf_acct_unindexed == imu) {
+		uncharge = regbuf_unindexed_pages(imu);
+		ctx->buf_acct_unindexed = NULL;
+	} else {
+		regbuf_pins_put_bvecs(ctx, imu, imu->nr_bvecs, &uncharge);
+	}
 	regbuf_uncharge(ctx, uncharge);
 	mutex_unlock(&ctx->buf_acct_lock);
 }

@@ -173,6 +173,28 @@ static void align_small_folios(unsigned long n)
 		unit_folio_new(0);
 }
 
+/*
+ * Registers @l into the ring's counters even when it would be the ring's
+ * only buffer, which regbuf.c leaves out of them: a buffer of one page of
+ * its own is there while @l is registered, and gone after.
+ */
+static int layout_register_counted(struct ring *r, const struct layout *l,
+				   struct io_mapped_ubuf **imu)
+{
+	struct layout *one = layout_new(0x7fff00000000UL, PAGE_SIZE);
+	struct io_mapped_ubuf *ione;
+	int ret;
+
+	one->pfns[0] = unit_folio_new(0);
+	ret = layout_register(r, one, &ione);
+	if (!ret) {
+		ret = layout_register(r, l, imu);
+		io_regbuf_release(&r->ctx, ione);
+	}
+	free(one);
+	return ret;
+}
+
 /* The reference rule, page by page: may page j share a segment with j - 1? */
 static bool ref_continues(const struct layout *l, unsigned long j)
 {
@@ -1014,12 +1036,12 @@ static bool test_acct_whole_blocks(void)
 
 	/* refused at the limit: the whole blocks counted so far are undone */
 	unit_memlock_limit = 95 * PAGE_SIZE;
-	ASSERT_EQ(layout_register(&r, run, &irun), -ENOMEM);
+	ASSERT_EQ(layout_register_counted(&r, run, &irun), -ENOMEM);
 	ASSERT_TRUE(xa_empty(&r.ctx.buf_acct_blocks));
 	ASSERT_EQ(unit_pinned, 0);
 	unit_memlock_limit = ~0UL;
 
-	ASSERT_EQ(layout_register(&r, run, &irun), 0);
+	ASSERT_EQ(layout_register_counted(&r, run, &irun), 0);
 	ASSERT_EQ(ring_locked(&r), 96);
 	ASSERT_TRUE(block_entry(&r, first + 32) == xa_mk_value(1));
 	ASSERT_TRUE(block_entry(&r, first + 64) == xa_mk_value(1));
@@ -1053,7 +1075,7 @@ static bool test_acct_whole_blocks(void)
 	align_small_folios(32);
 	layout_fill(mixed, 0, small_folio_run(30), 30);
 	layout_fill(mixed, 30, unit_folio_new(1), 2);
-	ASSERT_EQ(layout_register(&r, mixed, &imixed), 0);
+	ASSERT_EQ(layout_register_counted(&r, mixed, &imixed), 0);
 	ASSERT_EQ(ring_locked(&r), 32);
 	ASSERT_TRUE(!xa_is_value(block_entry(&r, mixed->pfns[0])));
 	io_regbuf_release(&r.ctx, imixed);
@@ -1090,7 +1112,7 @@ static bool test_acct_whole_ranges(void)
 
 	/* refused at the limit: the whole ranges counted so far are undone */
 	unit_memlock_limit = 1099 * PAGE_SIZE;
-	ASSERT_EQ(layout_register(&r, big, &ibig), -ENOMEM);
+	ASSERT_EQ(layout_register_counted(&r, big, &ibig), -ENOMEM);
 	ASSERT_TRUE(xa_empty(&r.ctx.buf_acct_large));
 	ASSERT_TRUE(xa_empty(&r.ctx.buf_acct_blocks));
 	ASSERT_EQ(unit_pinned, 0);
@@ -1376,9 +1398,137 @@ static bool test_memlock_limit(void)
 	return true;
 }
 
+/* Whether @imu is the ring's buffer left out of the counters. */
+static bool unindexed(struct ring *r, struct io_mapped_ubuf *imu)
+{
+	return r->ctx.buf_acct_unindexed == imu &&
+	       xa_empty(&r->ctx.buf_acct_blocks) &&
+	       xa_empty(&r->ctx.buf_acct_large);
+}
+
 /*
- * Fails each allocation of a registration in turn, with and without other
- * buffers of the ring sharing its folios, until one registration succeeds.
+ * A ring's only buffer is charged without counters if its folios form at
+ * most 32 pfn runs that do not overlap and it has at most 4096 bvecs; the
+ * next buffer counts it, and a refused one leaves it as it was.
+ */
+static bool test_acct_unindexed(void)
+{
+	struct layout *a = layout_new(0x7f0000000000UL, SZ_2M + 4 * PAGE_SIZE);
+	struct layout *twice = layout_new(0x7f0001000000UL, 3 * PAGE_SIZE);
+	struct layout *b = layout_new(0x7f0002000000UL, 2 * PAGE_SIZE);
+	struct layout *gaps = layout_new(0x7f0003000000UL, 33 * PAGE_SIZE);
+	struct layout *run = layout_new(0x7f0004000000UL, 4097 * PAGE_SIZE);
+	struct io_mapped_ubuf *ia, *itwice, *ib, *igaps, *irun;
+	unsigned long small, j;
+	long allocs, loads;
+	struct ring r;
+
+	/* a THP, then small pages s, s + 1, s again and s + 2: two runs */
+	layout_fill(a, 0, unit_folio_new(9), 512);
+	small = small_folio_run(3);
+	layout_fill(a, 512, small, 2);
+	a->pfns[514] = small;
+	a->pfns[515] = small + 2;
+	ring_init(&r, true);
+	loads = unit_xa_loads;
+	ASSERT_EQ(layout_register(&r, a, &ia), 0);
+	ASSERT_EQ(unit_xa_loads, loads);
+	ASSERT_TRUE(unindexed(&r, ia));
+	ASSERT_EQ(ring_locked(&r), 512 + 3);
+	ASSERT_EQ(ring_pinned_vm(&r), 512 + 3);
+	io_regbuf_release(&r.ctx, ia);
+	ASSERT_EQ(ring_locked(&r), 0);
+	ASSERT_EQ(ring_pinned_vm(&r), 0);
+	ASSERT_TRUE(!r.ctx.buf_acct_unindexed);
+
+	/* a page again after another page: runs overlap, so counted */
+	twice->pfns[0] = unit_folio_new(0);
+	skip_small_folios(1);
+	twice->pfns[1] = unit_folio_new(0);
+	twice->pfns[2] = twice->pfns[0];
+	ASSERT_EQ(layout_register(&r, twice, &itwice), 0);
+	ASSERT_TRUE(!r.ctx.buf_acct_unindexed);
+	ASSERT_TRUE(!xa_empty(&r.ctx.buf_acct_blocks));
+	ASSERT_EQ(ring_locked(&r), 2);
+	io_regbuf_release(&r.ctx, itwice);
+	ASSERT_EQ(ring_locked(&r), 0);
+	ASSERT_TRUE(xa_empty(&r.ctx.buf_acct_blocks));
+
+	/* the second buffer counts the first, sharing s + 1 with it */
+	b->pfns[0] = small + 1;
+	b->pfns[1] = unit_folio_new(0);
+	ASSERT_EQ(layout_register(&r, a, &ia), 0);
+	ASSERT_EQ(layout_register(&r, b, &ib), 0);
+	ASSERT_TRUE(!r.ctx.buf_acct_unindexed);
+	ASSERT_EQ(r.ctx.buf_acct_large.nr, 1);
+	ASSERT_EQ(ring_locked(&r), 512 + 3 + 1);
+	io_regbuf_release(&r.ctx, ia);
+	ASSERT_EQ(ring_locked(&r), 2);
+	io_regbuf_release(&r.ctx, ib);
+	ASSERT_EQ(ring_locked(&r), 0);
+
+	/* refused at the limit, the second leaves the first unindexed */
+	ASSERT_EQ(layout_register(&r, a, &ia), 0);
+	allocs = unit_allocs;
+	unit_memlock_limit = (512 + 3) * PAGE_SIZE;
+	ASSERT_EQ(layout_register(&r, b, &ib), -ENOMEM);
+	unit_memlock_limit = ~0UL;
+	ASSERT_TRUE(unindexed(&r, ia));
+	ASSERT_OK(check_unchanged(&r, allocs, 512 + 4, 512 + 3));
+	io_regbuf_release(&r.ctx, ia);
+	ASSERT_EQ(ring_locked(&r), 0);
+
+	/* the first page of 33 order-1 folios in a row: one run */
+	for (j = 0; j < 33; j++)
+		gaps->pfns[j] = unit_folio_new(1);
+	ASSERT_EQ(layout_register(&r, gaps, &igaps), 0);
+	ASSERT_TRUE(unindexed(&r, igaps));
+	ASSERT_EQ(ring_locked(&r), 66);
+	io_regbuf_release(&r.ctx, igaps);
+
+	/* 33 runs are counted, 32 are not */
+	for (j = 0; j < 33; j++) {
+		gaps->pfns[j] = unit_folio_new(0);
+		skip_small_folios(1);
+	}
+	ASSERT_EQ(layout_register(&r, gaps, &igaps), 0);
+	ASSERT_TRUE(!r.ctx.buf_acct_unindexed);
+	ASSERT_EQ(ring_locked(&r), 33);
+	io_regbuf_release(&r.ctx, igaps);
+	gaps->len = 32 * PAGE_SIZE;
+	ASSERT_EQ(layout_register(&r, gaps, &igaps), 0);
+	ASSERT_TRUE(unindexed(&r, igaps));
+	ASSERT_EQ(ring_locked(&r), 32);
+	io_regbuf_release(&r.ctx, igaps);
+
+	/* one run of 4097 small pages is counted, of 4096 it is not */
+	layout_fill(run, 0, small_folio_run(4097), 4097);
+	ASSERT_EQ(layout_register(&r, run, &irun), 0);
+	ASSERT_TRUE(!r.ctx.buf_acct_unindexed);
+	ASSERT_EQ(ring_locked(&r), 4097);
+	io_regbuf_release(&r.ctx, irun);
+	run->len = 4096 * PAGE_SIZE;
+	ASSERT_EQ(layout_register(&r, run, &irun), 0);
+	ASSERT_TRUE(unindexed(&r, irun));
+	ASSERT_EQ(ring_locked(&r), 4096);
+	io_regbuf_release(&r.ctx, irun);
+	ASSERT_EQ(ring_locked(&r), 0);
+	ASSERT_TRUE(xa_empty(&r.ctx.buf_acct_blocks));
+	ASSERT_TRUE(xa_empty(&r.ctx.buf_acct_large));
+	ring_exit(&r);
+	free(a);
+	free(twice);
+	free(b);
+	free(gaps);
+	free(run);
+	return true;
+}
+
+/*
+ * Fails each allocation of a registration in turn, next to a buffer that
+ * shares none of its folios or some, until one registration succeeds. The
+ * other buffer, the ring's only one until then, is counted in the same
+ * call, so its allocations fail in turn too.
  */
 static bool test_alloc_failure_each_step(void)
 {
@@ -1405,13 +1555,12 @@ static bool test_alloc_failure_each_step(void)
 		align_small_folios(512);
 		layout_fill(l, 265, small_folio_run(512), 512);
 		ring_init(&r, true);
-		if (shared) {
-			o = layout_new(0x7f1000000000UL, 3 * PAGE_SIZE);
-			o->pfns[0] = l->pfns[5];
-			o->pfns[1] = l->pfns[150];
-			o->pfns[2] = l->pfns[199];
-			ASSERT_EQ(layout_register(&r, o, &other), 0);
-		}
+		o = layout_new(0x7f1000000000UL, 3 * PAGE_SIZE);
+		o->pfns[0] = shared ? l->pfns[5] : unit_folio_new(0);
+		o->pfns[1] = shared ? l->pfns[150] : unit_folio_new(1);
+		o->pfns[2] = shared ? l->pfns[199] : unit_folio_new(2);
+		ASSERT_EQ(layout_register(&r, o, &other), 0);
+		ASSERT_TRUE(r.ctx.buf_acct_unindexed == other);
 		allocs = unit_allocs;
 		pinned = unit_pinned;
 		charged = ring_locked(&r);
@@ -1428,15 +1577,15 @@ static bool test_alloc_failure_each_step(void)
 			failures++;
 		}
 		/*
-		 * pages, imu, the large folio's slot, each block and its slot,
-		 * each whole block, a whole block turned into slots, and the
-		 * whole range
+		 * pages, imu, the other buffer's blocks, the large folio's
+		 * slot, each block and its slot, each whole block, a whole
+		 * block turned into slots, and the whole range
 		 */
-		ASSERT_TRUE(failures >= 10);
+		ASSERT_TRUE(failures >= 12);
+		ASSERT_TRUE(!r.ctx.buf_acct_unindexed);
 		ASSERT_OK(check_bvecs(l, imu));
 		io_regbuf_release(&r.ctx, imu);
-		if (other)
-			io_regbuf_release(&r.ctx, other);
+		io_regbuf_release(&r.ctx, other);
 		ASSERT_EQ(ring_locked(&r), 0);
 		ring_exit(&r);
 		free(l);
@@ -1496,30 +1645,31 @@ static bool test_batching(void)
 	layout_fill(small, 0, small_folio_run(4096), 4096);
 	ring_init(&r, true);
 
+	/* the ring's only buffer: no counter at all */
 	loads = unit_xa_loads;
 	ASSERT_EQ(layout_register(&r, huge, &ih), 0);
 	ASSERT_EQ(ih->nr_bvecs, 128);
-	ASSERT_TRUE(unit_xa_loads - loads <= 128);
-	/* one counter per huge folio, and no block of small counters */
-	ASSERT_EQ(r.ctx.buf_acct_large.nr, 128);
-	ASSERT_TRUE(xa_empty(&r.ctx.buf_acct_blocks));
+	ASSERT_EQ(unit_xa_loads - loads, 0);
+	ASSERT_TRUE(r.ctx.buf_acct_unindexed == ih);
+	ASSERT_TRUE(xa_empty(&r.ctx.buf_acct_large));
 
 	/*
-	 * Physically consecutive small pages from pfn 20 of a range on:
-	 * a block of slots for pages 20 to 31, 15 whole blocks, 7 whole
-	 * ranges and a block of slots for the last 20 pages.
+	 * The second buffer counts the first as well: one counter per huge
+	 * folio. Then physically consecutive small pages from pfn 20 of a
+	 * range on: a block of slots for pages 20 to 31, 15 whole blocks,
+	 * 7 whole ranges and a block of slots for the last 20 pages.
 	 */
 	loads = unit_xa_loads;
 	allocs = unit_alloc_calls;
 	ASSERT_EQ(layout_register(&r, small, &is), 0);
-	ASSERT_TRUE(unit_xa_loads - loads <= 4096 / 32 + 2);
+	ASSERT_TRUE(unit_xa_loads - loads <= 128 + 4096 / 32 + 2);
 	ASSERT_EQ(r.ctx.buf_acct_large.nr, 128 + 7);
 	ASSERT_EQ(r.ctx.buf_acct_blocks.nr, 1 + 15 + 1);
 	/*
 	 * pages, imu, 2 blocks of slots, and the stub xarray's allocation
 	 * per new index
 	 */
-	ASSERT_EQ(unit_alloc_calls - allocs, 2 + 2 + 7 + 17);
+	ASSERT_EQ(unit_alloc_calls - allocs, 2 + 2 + 128 + 7 + 17);
 	ASSERT_EQ(ring_locked(&r), 128 * 512 + 4096);
 
 	unit_unpin_calls = 0;
@@ -1550,7 +1700,8 @@ static bool test_many_buffers_linear(void)
 		calls = unit_alloc_calls;
 		ASSERT_EQ(layout_register(&r, l, &imus[i]), 0);
 		ASSERT_TRUE(unit_alloc_calls - calls <= 4);
-		if (i == 0)
+		/* the first waits out of the counters, the second adds it */
+		if (i == 2)
 			loads_first = unit_xa_loads - before;
 		loads_last = unit_xa_loads - before;
 	}
@@ -1600,6 +1751,7 @@ static const struct unit_test tests[] = {
 	TEST(test_acct_per_ring_and_cap_ipc_lock),
 	TEST(test_acct_random_sequences),
 	TEST(test_memlock_limit),
+	TEST(test_acct_unindexed),
 	TEST(test_alloc_failure_each_step),
 	TEST(test_pin_failure_anywhere),
 	TEST(test_batching),

@@ -17,6 +17,7 @@ struct io_ring_ctx {
 	struct mutex		buf_acct_lock;
 	struct xarray		buf_acct_blocks;
 	struct xarray		buf_acct_large;
+	struct io_mapped_ubuf	*buf_acct_unindexed;
 };
 
 #endif
