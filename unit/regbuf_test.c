@@ -1407,6 +1407,28 @@ static bool unindexed(struct ring *r, struct io_mapped_ubuf *imu)
 }
 
 /*
+ * @l, of order-0 folios each mapped once, just over a limit of the rule:
+ * registered alone it is counted, and without its last page it is not.
+ * Changes @l's length.
+ */
+static bool check_unindexed_limit(struct ring *r, struct layout *l)
+{
+	unsigned long pages = l->len / PAGE_SIZE;
+	struct io_mapped_ubuf *imu;
+
+	ASSERT_EQ(layout_register(r, l, &imu), 0);
+	ASSERT_TRUE(!r->ctx.buf_acct_unindexed);
+	ASSERT_EQ(ring_locked(r), pages);
+	io_regbuf_release(&r->ctx, imu);
+	l->len -= PAGE_SIZE;
+	ASSERT_EQ(layout_register(r, l, &imu), 0);
+	ASSERT_TRUE(unindexed(r, imu));
+	ASSERT_EQ(ring_locked(r), pages - 1);
+	io_regbuf_release(&r->ctx, imu);
+	return true;
+}
+
+/*
  * A ring's only buffer is charged without counters if its folios form at
  * most 32 pfn runs that do not overlap and it has at most 4096 bvecs; the
  * next buffer counts it, and a refused one leaves it as it was.
@@ -1418,7 +1440,7 @@ static bool test_acct_unindexed(void)
 	struct layout *b = layout_new(0x7f0002000000UL, 2 * PAGE_SIZE);
 	struct layout *gaps = layout_new(0x7f0003000000UL, 33 * PAGE_SIZE);
 	struct layout *run = layout_new(0x7f0004000000UL, 4097 * PAGE_SIZE);
-	struct io_mapped_ubuf *ia, *itwice, *ib, *igaps, *irun;
+	struct io_mapped_ubuf *ia, *itwice, *ib, *igaps;
 	unsigned long small, j;
 	long allocs, loads;
 	struct ring r;
@@ -1491,27 +1513,11 @@ static bool test_acct_unindexed(void)
 		gaps->pfns[j] = unit_folio_new(0);
 		skip_small_folios(1);
 	}
-	ASSERT_EQ(layout_register(&r, gaps, &igaps), 0);
-	ASSERT_TRUE(!r.ctx.buf_acct_unindexed);
-	ASSERT_EQ(ring_locked(&r), 33);
-	io_regbuf_release(&r.ctx, igaps);
-	gaps->len = 32 * PAGE_SIZE;
-	ASSERT_EQ(layout_register(&r, gaps, &igaps), 0);
-	ASSERT_TRUE(unindexed(&r, igaps));
-	ASSERT_EQ(ring_locked(&r), 32);
-	io_regbuf_release(&r.ctx, igaps);
+	ASSERT_OK(check_unindexed_limit(&r, gaps));
 
 	/* one run of 4097 small pages is counted, of 4096 it is not */
 	layout_fill(run, 0, small_folio_run(4097), 4097);
-	ASSERT_EQ(layout_register(&r, run, &irun), 0);
-	ASSERT_TRUE(!r.ctx.buf_acct_unindexed);
-	ASSERT_EQ(ring_locked(&r), 4097);
-	io_regbuf_release(&r.ctx, irun);
-	run->len = 4096 * PAGE_SIZE;
-	ASSERT_EQ(layout_register(&r, run, &irun), 0);
-	ASSERT_TRUE(unindexed(&r, irun));
-	ASSERT_EQ(ring_locked(&r), 4096);
-	io_regbuf_release(&r.ctx, irun);
+	ASSERT_OK(check_unindexed_limit(&r, run));
 	ASSERT_EQ(ring_locked(&r), 0);
 	ASSERT_TRUE(xa_empty(&r.ctx.buf_acct_blocks));
 	ASSERT_TRUE(xa_empty(&r.ctx.buf_acct_large));
