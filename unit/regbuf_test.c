@@ -1445,7 +1445,10 @@ static bool test_acct_unindexed(void)
 	long allocs, loads;
 	struct ring r;
 
-	/* a THP, then small pages s, s + 1, s again and s + 2: two runs */
+	/*
+	 * a THP, then small pages s, s + 1, s again and s + 2: s again is
+	 * inside the run, so it is charged once and the buffer unindexed
+	 */
 	layout_fill(a, 0, unit_folio_new(9), 512);
 	small = small_folio_run(3);
 	layout_fill(a, 512, small, 2);
