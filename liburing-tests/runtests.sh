@@ -4,7 +4,8 @@
 # exit status (0 pass, 77 skip, anything else fail) AND by what the kernel
 # did meanwhile:
 #  - a WARNING, BUG, Oops, KASAN, lockdep or RCU stall report in the kernel
-#    log after the test's /dev/kmsg marker fails it;
+#    log after the test's /dev/kmsg marker fails it, and the failure shows
+#    the first such report with its stack;
 #  - so does a FOLL_PIN imbalance: nr_foll_pin_acquired - released in
 #    /proc/vmstat must be back where it was before the test once its rings
 #    are torn down (asynchronously: we wait, bounded, before judging).
@@ -47,6 +48,18 @@ expected() {
 # else the last line the test printed.
 skip_reason() {
 	grep -m 1 -i 'skip' "$1" || grep -v '^[[:space:]]*$' "$1" | tail -n 1
+}
+
+# The kernel's first report after marker $1, from its "cut here" line to
+# its "end trace" line and at most 60 lines: what a failure shows of it.
+kernel_report() {
+	dmesg | awk -v m="$1" -v p="$log_pattern" '
+		!after { after = index($0, m) > 0; next }
+		shown { print; if (/end trace/ || ++shown > 60) exit; next }
+		/cut here/ { held = $0; nheld = 1; next }
+		$0 ~ p { if (nheld) print held; print; shown = 1; next }
+		nheld && nheld < 3 { held = held "\n" $0; nheld++; next }
+		{ nheld = 0 }'
 }
 
 report() {
@@ -123,7 +136,7 @@ while (($#)); do
 		failed_names+=("$suite/$name")
 		report FAIL "$name" "$reason"
 		sed 's/^/    | /' "$logdir/$name.out" | tail -n 30
-		[[ -n $kernel_log ]] && sed 's/^/    ! /' <<< "$kernel_log"
+		[[ -n $kernel_log ]] && kernel_report "$marker" | sed 's/^/    ! /'
 	fi
 done
 rm -rf "$logdir"
