@@ -18,21 +18,12 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "helpers.h"
 
 #define RUN_SECONDS	4
 #define BATCH		64
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* Queues BATCH async nops, user_data first .. first + BATCH - 1. */
 static int submit_batch(struct io_uring *ring, __u64 first)
@@ -100,7 +91,7 @@ static int test_overflow_while_waiting(void)
 	struct io_uring_params p;
 	struct io_uring ring;
 	unsigned long batches = 0;
-	double end;
+	struct timespec end;
 	int ret;
 
 	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
@@ -117,8 +108,8 @@ static int test_overflow_while_waiting(void)
 	}
 
 	ret = T_EXIT_PASS;
-	end = now() + RUN_SECONDS;
-	while (ret == T_EXIT_PASS && now() < end) {
+	t_deadline(&end, RUN_SECONDS * 1000);
+	while (ret == T_EXIT_PASS && !t_deadline_passed(&end)) {
 		__u64 first = (__u64)batches * BATCH;
 
 		ret = submit_batch(&ring, first);

@@ -623,15 +623,24 @@ static int wait_cqe_until(struct io_uring *ring, const struct timespec *end,
 	}
 }
 
-static void deadline(struct timespec *end, unsigned int timeout_ms)
+void t_deadline(struct timespec *end, unsigned long ms)
 {
 	clock_gettime(CLOCK_MONOTONIC, end);
-	end->tv_sec += timeout_ms / 1000;
-	end->tv_nsec += (timeout_ms % 1000) * 1000000L;
+	end->tv_sec += ms / 1000;
+	end->tv_nsec += (ms % 1000) * 1000000L;
 	if (end->tv_nsec >= 1000000000L) {
 		end->tv_sec++;
 		end->tv_nsec -= 1000000000L;
 	}
+}
+
+bool t_deadline_passed(const struct timespec *end)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec > end->tv_sec ||
+	       (now.tv_sec == end->tv_sec && now.tv_nsec >= end->tv_nsec);
 }
 
 int t_wait_user_data(struct io_uring *ring, __u64 user_data,
@@ -641,7 +650,7 @@ int t_wait_user_data(struct io_uring *ring, __u64 user_data,
 	struct timespec end;
 	int ret;
 
-	deadline(&end, timeout_ms);
+	t_deadline(&end, timeout_ms);
 	for (;;) {
 		ret = wait_cqe_until(ring, &end, &cqe);
 		if (ret)
@@ -667,7 +676,7 @@ int t_wait_tags(struct io_uring *ring, const __u64 *user_data,
 	seen = calloc(nr ? nr : 1, sizeof(*seen));
 	if (!seen)
 		return -ENOMEM;
-	deadline(&end, timeout_ms);
+	t_deadline(&end, timeout_ms);
 	while (left) {
 		ret = wait_cqe_until(ring, &end, &cqe);
 		if (ret)

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 #include <sys/uio.h>
 #include <liburing.h>
 
@@ -125,6 +126,13 @@ long t_proc_kb(const char *path, const char *field);
 long t_smaps_kb(const void *addr, const char *field);
 /* Size of the AnonHugePages of the mapping containing addr, in bytes. */
 long t_anon_huge_bytes(const void *addr);
+
+/* ---- time bounds (CLOCK_MONOTONIC) ---- */
+
+/* Sets *end to ms milliseconds from now. */
+void t_deadline(struct timespec *end, unsigned long ms);
+/* Whether the clock has reached *end. */
+bool t_deadline_passed(const struct timespec *end);
 
 /* ---- rings and registration ---- */
 

@@ -95,7 +95,7 @@ struct worker {
 
 static unsigned long iterations = 200;
 static unsigned int time_limit = 40;
-static struct timespec start_time;
+static struct timespec stop_time;	/* time_limit after the start */
 static long hugetlb_budget;	/* hugetlb buffers that may be live at once */
 static long hugetlb_live;
 
@@ -104,14 +104,6 @@ static unsigned long env_ulong(const char *name, unsigned long def)
 	const char *val = getenv(name);
 
 	return val && *val ? strtoul(val, NULL, 0) : def;
-}
-
-static bool out_of_time(void)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return now.tv_sec - start_time.tv_sec >= (time_t)time_limit;
 }
 
 static uint64_t rnd(struct worker *w, uint64_t n)
@@ -502,7 +494,8 @@ static void *worker_main(void *arg)
 
 	for (i = 0; i < NRINGS && !ret; i++)
 		ret = ring_open(w, &w->ring[i]);
-	for (; !ret && w->done < iterations && !out_of_time(); w->done++)
+	for (; !ret && w->done < iterations && !t_deadline_passed(&stop_time);
+	     w->done++)
 		ret = step(w);
 	/* half the rings go with their buffers registered */
 	for (i = 0; i < NRINGS; i++) {
@@ -556,7 +549,7 @@ int main(void)
 	workers = calloc(nr_threads, sizeof(*workers));
 	if (!workers)
 		return T_EXIT_FAIL;
-	clock_gettime(CLOCK_MONOTONIC, &start_time);
+	t_deadline(&stop_time, time_limit * 1000UL);
 	for (i = 0; i < nr_threads && !ret; i++) {
 		struct worker *w = &workers[i];
 
