@@ -26,12 +26,13 @@
  * it. Counters of small folios are grouped in blocks covering an aligned
  * pfn range: small folios of a buffer tend to be physically close, and a
  * cursor caching the current block then costs one xarray lookup per block
- * instead of one per page. A folio of at least REGBUF_LARGE_PFNS pages is
- * naturally aligned to that size, so its pfn shifted by REGBUF_LARGE_SHIFT
- * names it alone: its counter is a value entry of its own in a second
- * xarray, which a pool of huge pages fills densely. An unsigned int per
- * folio cannot wrap: every pin it counts holds a reference on the folio,
- * whose refcount is an int.
+ * instead of one per page; consecutive order-0 pages of a buffer in one
+ * block update their slots in a single loop. A folio of at least
+ * REGBUF_LARGE_PFNS pages is naturally aligned to that size, so its pfn
+ * shifted by REGBUF_LARGE_SHIFT names it alone: its counter is a value
+ * entry of its own in a second xarray, which a pool of huge pages fills
+ * densely. An unsigned int per folio cannot wrap: every pin it counts
+ * holds a reference on the folio, whose refcount is an int.
  *
  * 4 KiB anonymous memory mostly comes as runs of order-0 folios that are
  * consecutive both in the buffer and in pfns. A run of bvecs pinning, once
@@ -241,18 +242,61 @@ static bool regbuf_whole_range_at(const struct bio_vec *bvec, unsigned int i,
 }
 
 /*
- * Bvecs that the counter update at @i covers. Taking and dropping pins
- * step alike, so that a buffer's whole-range pins are found again at
- * release.
+ * Bvecs from @i on that pin a page each of consecutive order-0 folios in
+ * one block, in pfn order; 0 if bvec @i is not an order-0 folio. Their
+ * slots are updated together, with one look at the block.
  */
-static unsigned int regbuf_acct_step(const struct bio_vec *bvec,
+static unsigned int regbuf_block_run(const struct bio_vec *bvec,
 				     unsigned int i, unsigned int nr_bvecs)
 {
-	if (regbuf_whole_range_at(bvec, i, nr_bvecs, REGBUF_LARGE_PFNS))
+	struct page *first = bvec[i].bv_page;
+	unsigned int n, end;
+
+	if (PageCompound(first))
+		return 0;
+	end = REGBUF_BLOCK_PFNS -
+	      (page_to_pfn(first) & (REGBUF_BLOCK_PFNS - 1));
+	end = min(end, nr_bvecs - i);
+	for (n = 1; n < end; n++) {
+		struct page *page = bvec[i + n].bv_page;
+
+		if (page != nth_page(first, n) || PageCompound(page))
+			break;
+	}
+	return n;
+}
+
+enum regbuf_acct_kind {
+	REGBUF_ACCT_RANGE,	/* whole pins of a REGBUF_LARGE_PFNS range */
+	REGBUF_ACCT_BLOCK,	/* whole pins of a block */
+	REGBUF_ACCT_PAGES,	/* slots of order-0 folios in one block */
+	REGBUF_ACCT_FOLIO,	/* one bvec of a compound folio */
+};
+
+/*
+ * Bvecs that the counter update at @i covers, and how it counts them.
+ * Taking and dropping pins step alike, so that a buffer's whole-range pins
+ * are found again at release. A run of order-0 pages stops at its block's
+ * end, so no bvec inside it could have started a whole-block or
+ * whole-range step.
+ */
+static unsigned int regbuf_acct_step(const struct bio_vec *bvec,
+				     unsigned int i, unsigned int nr_bvecs,
+				     enum regbuf_acct_kind *kind)
+{
+	unsigned int n;
+
+	if (regbuf_whole_range_at(bvec, i, nr_bvecs, REGBUF_LARGE_PFNS)) {
+		*kind = REGBUF_ACCT_RANGE;
 		return REGBUF_LARGE_PFNS;
-	if (regbuf_whole_range_at(bvec, i, nr_bvecs, REGBUF_BLOCK_PFNS))
+	}
+	if (regbuf_whole_range_at(bvec, i, nr_bvecs, REGBUF_BLOCK_PFNS)) {
+		*kind = REGBUF_ACCT_BLOCK;
 		return REGBUF_BLOCK_PFNS;
-	return 1;
+	}
+	n = regbuf_block_run(bvec, i, nr_bvecs);
+	*kind = n ? REGBUF_ACCT_PAGES : REGBUF_ACCT_FOLIO;
+	return n ?: 1;
 }
 
 /*
@@ -388,6 +432,7 @@ static int regbuf_large_add(struct regbuf_pin_cursor *cur, unsigned long pfn,
 	return 0;
 }
 
+/* Counts one pin of a compound folio by @bv; adds it to *@charge if new. */
 static int regbuf_pins_get(struct regbuf_pin_cursor *cur,
 			   const struct bio_vec *bv, unsigned long *charge)
 {
@@ -439,6 +484,53 @@ static void regbuf_pins_put(struct regbuf_pin_cursor *cur,
 	if (!block->whole && !regbuf_large_pins(cur, pfn))
 		*uncharge += folio_pages;
 	block->nr_folios--;
+	regbuf_block_put(cur, block);
+}
+
+/*
+ * Counts a pin of each of the @nr order-0 folios from @bv's page on, all
+ * in one block (regbuf_block_run()); adds those new to the ring to
+ * *@charge.
+ */
+static int regbuf_page_run_get(struct regbuf_pin_cursor *cur,
+			       const struct bio_vec *bv, unsigned int nr,
+			       unsigned long *charge)
+{
+	unsigned long pfn = page_to_pfn(bv->bv_page);
+	struct regbuf_pin_block *block = regbuf_block_get(cur, pfn);
+	unsigned int *pins, n, added = 0;
+
+	if (!block)
+		return -ENOMEM;
+	pins = &block->pins[pfn & (REGBUF_BLOCK_PFNS - 1)];
+	for (n = 0; n < nr; n++)
+		added += !pins[n]++;
+	block->nr_folios += added;
+	if (!block->whole && !regbuf_large_pins(cur, pfn))
+		*charge += added;
+	return 0;
+}
+
+static void regbuf_page_run_put(struct regbuf_pin_cursor *cur,
+				const struct bio_vec *bv, unsigned int nr,
+				unsigned long *uncharge)
+{
+	unsigned long pfn = page_to_pfn(bv->bv_page);
+	struct regbuf_pin_block *block;
+	unsigned int *pins, n, dropped = 0;
+
+	block = regbuf_entry_block(regbuf_block_entry(cur, pfn));
+	if (WARN_ON_ONCE(!block))
+		return;
+	pins = &block->pins[pfn & (REGBUF_BLOCK_PFNS - 1)];
+	for (n = 0; n < nr; n++) {
+		if (WARN_ON_ONCE(!pins[n]))
+			continue;
+		dropped += !--pins[n];
+	}
+	block->nr_folios -= dropped;
+	if (!block->whole && !regbuf_large_pins(cur, pfn))
+		*uncharge += dropped;
 	regbuf_block_put(cur, block);
 }
 
@@ -512,16 +604,21 @@ static void regbuf_pins_put_bvecs(struct io_ring_ctx *ctx,
 				  unsigned int end, unsigned long *uncharge)
 {
 	struct regbuf_pin_cursor cur = { .ctx = ctx };
+	enum regbuf_acct_kind kind;
 	unsigned int i, step;
 
 	for (i = 0; i < end; i += step) {
-		step = regbuf_acct_step(imu->bvec, i, imu->nr_bvecs);
-		if (step == REGBUF_LARGE_PFNS)
-			regbuf_range_add(&cur, &imu->bvec[i], -1, uncharge);
-		else if (step == REGBUF_BLOCK_PFNS)
-			regbuf_whole_add(&cur, &imu->bvec[i], -1, uncharge);
+		const struct bio_vec *bv = &imu->bvec[i];
+
+		step = regbuf_acct_step(imu->bvec, i, imu->nr_bvecs, &kind);
+		if (kind == REGBUF_ACCT_RANGE)
+			regbuf_range_add(&cur, bv, -1, uncharge);
+		else if (kind == REGBUF_ACCT_BLOCK)
+			regbuf_whole_add(&cur, bv, -1, uncharge);
+		else if (kind == REGBUF_ACCT_PAGES)
+			regbuf_page_run_put(&cur, bv, step, uncharge);
 		else
-			regbuf_pins_put(&cur, &imu->bvec[i], uncharge);
+			regbuf_pins_put(&cur, bv, uncharge);
 	}
 }
 
@@ -534,18 +631,23 @@ static int regbuf_pins_get_bvecs(struct io_ring_ctx *ctx,
 				 unsigned long *charge)
 {
 	struct regbuf_pin_cursor cur = { .ctx = ctx };
+	enum regbuf_acct_kind kind;
 	unsigned long undone = 0;
 	unsigned int i, step;
 	int ret;
 
 	for (i = 0; i < imu->nr_bvecs; i += step) {
-		step = regbuf_acct_step(imu->bvec, i, imu->nr_bvecs);
-		if (step == REGBUF_LARGE_PFNS)
-			ret = regbuf_range_add(&cur, &imu->bvec[i], 1, charge);
-		else if (step == REGBUF_BLOCK_PFNS)
-			ret = regbuf_whole_add(&cur, &imu->bvec[i], 1, charge);
+		const struct bio_vec *bv = &imu->bvec[i];
+
+		step = regbuf_acct_step(imu->bvec, i, imu->nr_bvecs, &kind);
+		if (kind == REGBUF_ACCT_RANGE)
+			ret = regbuf_range_add(&cur, bv, 1, charge);
+		else if (kind == REGBUF_ACCT_BLOCK)
+			ret = regbuf_whole_add(&cur, bv, 1, charge);
+		else if (kind == REGBUF_ACCT_PAGES)
+			ret = regbuf_page_run_get(&cur, bv, step, charge);
 		else
-			ret = regbuf_pins_get(&cur, &imu->bvec[i], charge);
+			ret = regbuf_pins_get(&cur, bv, charge);
 		if (ret) {
 			regbuf_pins_put_bvecs(ctx, imu, i, &undone);
 			return ret;

@@ -1006,6 +1006,55 @@ static bool test_acct_shared_folios(void)
 	return true;
 }
 
+/*
+ * Consecutive order-0 pages are counted a run at a time, one run per
+ * block: runs that cross a block's end, a page pinned again right after
+ * its run, a compound folio right after an order-0 page in pfns and in the
+ * buffer, and a lone page between runs are each charged once, and dropped
+ * only with their last pin.
+ */
+static bool test_acct_page_runs(void)
+{
+	struct layout *a = layout_new(0x7f0000000000UL, 49 * PAGE_SIZE);
+	struct layout *b = layout_new(0x7f0001000000UL, 8 * PAGE_SIZE);
+	struct io_mapped_ubuf *ia, *ib;
+	unsigned long p, compound;
+	struct ring r;
+
+	align_small_folios(32);
+	skip_small_folios(3);
+	/* pages p + 29 on are the next block's, p + 64 and the folio share one */
+	p = small_folio_run(65);
+	compound = unit_folio_new(2);
+	ASSERT_EQ(compound, p + 65);
+	layout_fill(a, 0, p, 41);
+	layout_fill(a, 41, p + 5, 2);
+	a->pfns[43] = p + 64;
+	layout_fill(a, 44, compound, 4);
+	a->pfns[48] = p + 41;
+	layout_fill(b, 0, p + 30, 4);
+	layout_fill(b, 4, p + 28, 2);
+	b->pfns[6] = p + 50;
+	b->pfns[7] = compound + 1;
+	ring_init(&r, true);
+
+	ASSERT_EQ(layout_register_counted(&r, a, &ia), 0);
+	ASSERT_EQ(ring_locked(&r), 42 + 1 + 4);
+	ASSERT_EQ(layout_register(&r, b, &ib), 0);
+	ASSERT_EQ(ring_locked(&r), 42 + 1 + 4 + 1);
+	io_regbuf_release(&r.ctx, ia);
+	ASSERT_EQ(ring_locked(&r), 6 + 1 + 4);
+	ASSERT_EQ(ring_pinned_vm(&r), 6 + 1 + 4);
+	io_regbuf_release(&r.ctx, ib);
+	ASSERT_EQ(ring_locked(&r), 0);
+	ASSERT_TRUE(xa_empty(&r.ctx.buf_acct_blocks));
+	ASSERT_TRUE(xa_empty(&r.ctx.buf_acct_large));
+	ring_exit(&r);
+	free(a);
+	free(b);
+	return true;
+}
+
 static void *block_entry(struct ring *r, unsigned long pfn)
 {
 	return xa_load(&r->ctx.buf_acct_blocks, pfn / 32);
@@ -1755,6 +1804,7 @@ static const struct unit_test tests[] = {
 	TEST(test_import_segment_edges),
 	TEST(test_import_random),
 	TEST(test_acct_shared_folios),
+	TEST(test_acct_page_runs),
 	TEST(test_acct_whole_blocks),
 	TEST(test_acct_whole_ranges),
 	TEST(test_acct_per_ring_and_cap_ipc_lock),
