@@ -221,49 +221,55 @@ static void regbuf_block_put(struct regbuf_pin_cursor *cur,
 }
 
 /*
- * Whether bvecs [@i, @i + @nr) pin the pages of an @nr-aligned pfn range,
- * each once, in pfn order, and each an order-0 folio.
+ * How many of the first @max bvecs pin, a page each, the order-0 folios at
+ * consecutive pfns from bvec[0]'s page on; 0 if that page is not an
+ * order-0 folio.
  */
-static bool regbuf_whole_range_at(const struct bio_vec *bvec, unsigned int i,
-				  unsigned int nr_bvecs, unsigned int nr)
+static unsigned int regbuf_order0_run(const struct bio_vec *bvec,
+				      unsigned int max)
 {
-	struct page *first = bvec[i].bv_page;
+	struct page *first = bvec[0].bv_page;
 	unsigned int n;
 
-	if (nr_bvecs - i < nr || page_to_pfn(first) & (nr - 1))
-		return false;
-	for (n = 0; n < nr; n++) {
-		struct page *page = bvec[i + n].bv_page;
-
-		if (page != nth_page(first, n) || PageCompound(page))
-			return false;
-	}
-	return true;
-}
-
-/*
- * Bvecs from @i on that pin a page each of consecutive order-0 folios in
- * one block, in pfn order; 0 if bvec @i is not an order-0 folio. Their
- * slots are updated together, with one look at the block.
- */
-static unsigned int regbuf_block_run(const struct bio_vec *bvec,
-				     unsigned int i, unsigned int nr_bvecs)
-{
-	struct page *first = bvec[i].bv_page;
-	unsigned int n, end;
-
-	if (PageCompound(first))
-		return 0;
-	end = REGBUF_BLOCK_PFNS -
-	      (page_to_pfn(first) & (REGBUF_BLOCK_PFNS - 1));
-	end = min(end, nr_bvecs - i);
-	for (n = 1; n < end; n++) {
-		struct page *page = bvec[i + n].bv_page;
+	for (n = 0; n < max; n++) {
+		struct page *page = bvec[n].bv_page;
 
 		if (page != nth_page(first, n) || PageCompound(page))
 			break;
 	}
 	return n;
+}
+
+/*
+ * Whether bvecs [@i, @i + REGBUF_LARGE_PFNS) pin the pages of an aligned
+ * range of that many pfns, each once, in pfn order, and each an order-0
+ * folio.
+ */
+static bool regbuf_whole_range_at(const struct bio_vec *bvec, unsigned int i,
+				  unsigned int nr_bvecs)
+{
+	if (nr_bvecs - i < REGBUF_LARGE_PFNS ||
+	    page_to_pfn(bvec[i].bv_page) & (REGBUF_LARGE_PFNS - 1))
+		return false;
+	return regbuf_order0_run(&bvec[i], REGBUF_LARGE_PFNS) ==
+	       REGBUF_LARGE_PFNS;
+}
+
+/*
+ * Bvecs from @i on that pin a page each of consecutive order-0 folios in
+ * one block, in pfn order; 0 if bvec @i is not an order-0 folio. Their
+ * slots are updated together, with one look at the block. All
+ * REGBUF_BLOCK_PFNS of them only if the run starts at the block's start:
+ * then they pin the whole block.
+ */
+static unsigned int regbuf_block_run(const struct bio_vec *bvec,
+				     unsigned int i, unsigned int nr_bvecs)
+{
+	unsigned long pfn = page_to_pfn(bvec[i].bv_page);
+	unsigned int to_block_end;
+
+	to_block_end = REGBUF_BLOCK_PFNS - (pfn & (REGBUF_BLOCK_PFNS - 1));
+	return regbuf_order0_run(&bvec[i], min(to_block_end, nr_bvecs - i));
 }
 
 enum regbuf_acct_kind {
@@ -286,16 +292,17 @@ static unsigned int regbuf_acct_step(const struct bio_vec *bvec,
 {
 	unsigned int n;
 
-	if (regbuf_whole_range_at(bvec, i, nr_bvecs, REGBUF_LARGE_PFNS)) {
+	if (regbuf_whole_range_at(bvec, i, nr_bvecs)) {
 		*kind = REGBUF_ACCT_RANGE;
 		return REGBUF_LARGE_PFNS;
 	}
-	if (regbuf_whole_range_at(bvec, i, nr_bvecs, REGBUF_BLOCK_PFNS)) {
-		*kind = REGBUF_ACCT_BLOCK;
-		return REGBUF_BLOCK_PFNS;
-	}
 	n = regbuf_block_run(bvec, i, nr_bvecs);
-	*kind = n ? REGBUF_ACCT_PAGES : REGBUF_ACCT_FOLIO;
+	if (n == REGBUF_BLOCK_PFNS)
+		*kind = REGBUF_ACCT_BLOCK;
+	else if (n)
+		*kind = REGBUF_ACCT_PAGES;
+	else
+		*kind = REGBUF_ACCT_FOLIO;
 	return n ?: 1;
 }
 
