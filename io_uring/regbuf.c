@@ -10,6 +10,8 @@
 #include <linux/mm.h>
 #include <linux/slab.h>
 #include <linux/sizes.h>
+#include <linux/sort.h>
+#include <linux/string.h>
 #include <linux/overflow.h>
 #include <linux/uio.h>
 #include <linux/xarray.h>
@@ -54,18 +56,20 @@
 
 /*
  * The counters are there to find the folios that buffers of a ring share.
- * A ring's only buffer shares none, and if its folios form a few pfn runs
- * that do not overlap, the pages of those runs are the pages of its
- * distinct folios: that is its charge, and it is left out of the counters
+ * A ring's only buffer shares none, and if its folios form pfn runs that
+ * do not overlap, the pages of those runs are the pages of its distinct
+ * folios: that is its charge, and it is left out of the counters
  * (ctx->buf_acct_unindexed) until another buffer of the ring is accounted.
- * Filling the xarrays, whose nodes every registration into an empty ring
- * allocates anew, costs a small buffer more than pinning it. Buffers of
- * more than REGBUF_UNINDEXED_BVECS bvecs are counted straight away: the
- * counters cost little next to pinning them, and a long buffer is unlikely
- * to be this regular, so looking for its runs would be wasted.
+ * Finding the runs costs a compare per bvec and a sort of the runs, while
+ * the counters cost an xarray store per block and an allocation per block
+ * a run only partly covers; memory reused after a free comes in runs of
+ * tens of pages, so even for a buffer of 64 MiB the counters cost more
+ * than the runs. The first REGBUF_STACK_RUNS runs are kept on the stack,
+ * more in an array that grows REGBUF_RUNS_GROWTH times at a time; a
+ * buffer whose runs cannot be kept is counted.
  */
-#define REGBUF_UNINDEXED_RUNS	32
-#define REGBUF_UNINDEXED_BVECS	4096
+#define REGBUF_STACK_RUNS	32
+#define REGBUF_RUNS_GROWTH	4
 
 /*
  * Allocated only while some slot is nonzero; with whole-block pins alone
@@ -546,6 +550,45 @@ struct regbuf_pfn_run {
 	unsigned long	end;
 };
 
+/*
+ * Runs found in a buffer and the pages they cover. Without an array only
+ * the pages are summed; the first REGBUF_STACK_RUNS entries of an array
+ * are the caller's.
+ */
+struct regbuf_run_list {
+	struct regbuf_pfn_run	*runs;
+	unsigned int		nr;
+	unsigned int		size;
+	unsigned int		max;	/* no more runs than bvecs */
+	unsigned long		pages;
+};
+
+/* False if the list's array was full and could not grow. */
+static bool regbuf_run_add(struct regbuf_run_list *list,
+			   const struct regbuf_pfn_run *run)
+{
+	list->pages += run->end - run->start;
+	if (!list->runs)
+		return true;
+	if (list->nr == list->size) {
+		unsigned int size = min(list->size * REGBUF_RUNS_GROWTH,
+					list->max);
+		struct regbuf_pfn_run *runs;
+
+		runs = kvmalloc_array(size, sizeof(*runs),
+				      GFP_KERNEL | __GFP_NOWARN);
+		if (!runs)
+			return false;
+		memcpy(runs, list->runs, list->nr * sizeof(*runs));
+		if (list->size > REGBUF_STACK_RUNS)
+			kvfree(list->runs);
+		list->runs = runs;
+		list->size = size;
+	}
+	list->runs[list->nr++] = *run;
+	return true;
+}
+
 /* Extends @run to the end of @bv's folio; a segment never leaves it. */
 static void regbuf_run_extend(struct regbuf_pfn_run *run,
 			      const struct bio_vec *bv)
@@ -556,53 +599,87 @@ static void regbuf_run_extend(struct regbuf_pfn_run *run,
 }
 
 /*
- * Pages of the folios @imu pins, each folio counted once, if they form at
- * most REGBUF_UNINDEXED_RUNS runs of consecutive pfns that do not overlap,
- * else 0. A bvec continuing the pfns of the one before costs a compare;
- * only where that stops are folios looked at: the run so far is extended
- * to the end of its last folio, and the next bvec, unless its folio is in
- * that run or right after it, starts a run of its own.
+ * Adds to @list the runs of consecutive pfns that the folios of @imu form,
+ * each folio counted once within its run. A bvec continuing the pfns of
+ * the one before costs a compare; only where that stops are folios looked
+ * at: the run so far is extended to the end of its last folio, and the
+ * next bvec, unless its folio is in that run or right after it, starts a
+ * run of its own. False if @list could not keep them all.
  */
-static unsigned long regbuf_unindexed_pages(const struct io_mapped_ubuf *imu)
+static bool regbuf_find_runs(const struct io_mapped_ubuf *imu,
+			     struct regbuf_run_list *list)
 {
-	struct regbuf_pfn_run runs[REGBUF_UNINDEXED_RUNS], *run = NULL;
-	unsigned long pfn, next_pfn = 0, pages = 0;
-	unsigned int i, j, nr = 0;
+	struct regbuf_pfn_run run = {};
+	unsigned long pfn, next_pfn = 0;
+	unsigned int i;
 
-	if (imu->nr_bvecs > REGBUF_UNINDEXED_BVECS)
-		return 0;
 	for (i = 0; i < imu->nr_bvecs; i++) {
 		const struct bio_vec *bv = &imu->bvec[i];
 
 		pfn = page_to_pfn(bv->bv_page);
-		if (run && pfn == next_pfn) {
+		if (i && pfn == next_pfn) {
 			next_pfn += regbuf_bvec_pages(bv);
 			continue;
 		}
 		next_pfn = pfn + regbuf_bvec_pages(bv);
-		if (run) {
-			regbuf_run_extend(run, bv - 1);
+		if (i) {
+			regbuf_run_extend(&run, bv - 1);
 			/* the run's folios cover it, the next starts at its end */
-			if (pfn >= run->start && pfn <= run->end)
+			if (pfn >= run.start && pfn <= run.end)
 				continue;
+			if (!regbuf_run_add(list, &run))
+				return false;
 		}
-		if (nr == REGBUF_UNINDEXED_RUNS)
-			return 0;
-		run = &runs[nr++];
-		run->start = folio_pfn(page_folio(bv->bv_page));
-		run->end = run->start;
+		run.start = folio_pfn(page_folio(bv->bv_page));
+		run.end = run.start;
 	}
-	if (run)
-		regbuf_run_extend(run, &imu->bvec[imu->nr_bvecs - 1]);
-	for (i = 0; i < nr; i++) {
-		for (j = i + 1; j < nr; j++) {
-			if (runs[i].start < runs[j].end &&
-			    runs[j].start < runs[i].end)
-				return 0;
-		}
-		pages += runs[i].end - runs[i].start;
+	regbuf_run_extend(&run, &imu->bvec[imu->nr_bvecs - 1]);
+	return regbuf_run_add(list, &run);
+}
+
+static int regbuf_run_cmp(const void *a, const void *b)
+{
+	const struct regbuf_pfn_run *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/*
+ * Pages of the folios @imu pins, each folio counted once, if the runs of
+ * pfns they form do not overlap; else 0, as when the runs could not be
+ * kept.
+ */
+static unsigned long regbuf_unindexed_pages(const struct io_mapped_ubuf *imu)
+{
+	struct regbuf_pfn_run stack_runs[REGBUF_STACK_RUNS];
+	struct regbuf_run_list list = {
+		.runs = stack_runs,
+		.size = REGBUF_STACK_RUNS,
+		.max = imu->nr_bvecs,
+	};
+	unsigned long pages = 0;
+	unsigned int i = 1;
+
+	if (regbuf_find_runs(imu, &list)) {
+		sort(list.runs, list.nr, sizeof(*list.runs), regbuf_run_cmp,
+		     NULL);
+		while (i < list.nr && list.runs[i - 1].end <= list.runs[i].start)
+			i++;
+		if (i >= list.nr)
+			pages = list.pages;
 	}
+	if (list.size > REGBUF_STACK_RUNS)
+		kvfree(list.runs);
 	return pages;
+}
+
+/* What regbuf_unindexed_pages() found for the ring's unindexed buffer */
+static unsigned long regbuf_unindexed_charge(const struct io_mapped_ubuf *imu)
+{
+	struct regbuf_run_list list = {};
+
+	regbuf_find_runs(imu, &list);
+	return list.pages;
 }
 
 /* Drops the pins bvecs [0, @end) of @imu took, @end being a step's start. */
@@ -686,7 +763,7 @@ static int regbuf_account(struct io_ring_ctx *ctx, struct io_mapped_ubuf *imu)
 		ret = regbuf_pins_get_bvecs(ctx, unindexed, &recounted);
 		if (ret)
 			goto out;
-		WARN_ON_ONCE(recounted != regbuf_unindexed_pages(unindexed));
+		WARN_ON_ONCE(recounted != regbuf_unindexed_charge(unindexed));
 		ctx->buf_acct_unindexed = NULL;
 	} else if (regbuf_counters_empty(ctx)) {
 		charge = regbuf_unindexed_pages(imu);
@@ -720,7 +797,7 @@ static void regbuf_unaccount(struct io_ring_ctx *ctx,
 
 	mutex_lock(&ctx->buf_acct_lock);
 	if (ctx->buf_acct_unindexed == imu) {
-		uncharge = regbuf_unindexed_pages(imu);
+		uncharge = regbuf_unindexed_charge(imu);
 		ctx->buf_acct_unindexed = NULL;
 	} else {
 		regbuf_pins_put_bvecs(ctx, imu, imu->nr_bvecs, &uncharge);

@@ -1456,31 +1456,32 @@ static bool unindexed(struct ring *r, struct io_mapped_ubuf *imu)
 }
 
 /*
- * @l, of order-0 folios each mapped once, just over a limit of the rule:
- * registered alone it is counted, and without its last page it is not.
- * Changes @l's length.
+ * Registers @l, of @pages distinct order-0 folios, as the ring's only
+ * buffer and releases it: left out of the counters, charged @pages and
+ * holding no memory but the buffer's if @left_out, else counted and
+ * charged the same; no memory kept after.
  */
-static bool check_unindexed_limit(struct ring *r, struct layout *l)
+static bool check_only_buffer(struct ring *r, const struct layout *l,
+			      unsigned long pages, bool left_out)
 {
-	unsigned long pages = l->len / PAGE_SIZE;
+	long allocs = unit_allocs;
 	struct io_mapped_ubuf *imu;
 
 	ASSERT_EQ(layout_register(r, l, &imu), 0);
-	ASSERT_TRUE(!r->ctx.buf_acct_unindexed);
+	ASSERT_EQ(unindexed(r, imu), left_out);
 	ASSERT_EQ(ring_locked(r), pages);
+	if (left_out)
+		ASSERT_EQ(unit_allocs, allocs + 1);
 	io_regbuf_release(&r->ctx, imu);
-	l->len -= PAGE_SIZE;
-	ASSERT_EQ(layout_register(r, l, &imu), 0);
-	ASSERT_TRUE(unindexed(r, imu));
-	ASSERT_EQ(ring_locked(r), pages - 1);
-	io_regbuf_release(&r->ctx, imu);
+	ASSERT_EQ(ring_locked(r), 0);
+	ASSERT_EQ(unit_allocs, allocs);
 	return true;
 }
 
 /*
- * A ring's only buffer is charged without counters if its folios form at
- * most 32 pfn runs that do not overlap and it has at most 4096 bvecs; the
- * next buffer counts it, and a refused one leaves it as it was.
+ * A ring's only buffer is charged without counters if its folios form pfn
+ * runs that do not overlap, however many; the next buffer counts it, and a
+ * refused one leaves it as it was.
  */
 static bool test_acct_unindexed(void)
 {
@@ -1488,10 +1489,12 @@ static bool test_acct_unindexed(void)
 	struct layout *twice = layout_new(0x7f0001000000UL, 3 * PAGE_SIZE);
 	struct layout *b = layout_new(0x7f0002000000UL, 2 * PAGE_SIZE);
 	struct layout *gaps = layout_new(0x7f0003000000UL, 33 * PAGE_SIZE);
+	struct layout *many = layout_new(0x7f0005000000UL, 300 * PAGE_SIZE);
+	struct layout *behind = layout_new(0x7f0006000000UL, 3 * PAGE_SIZE);
 	struct layout *run = layout_new(0x7f0004000000UL, 4097 * PAGE_SIZE);
 	struct io_mapped_ubuf *ia, *itwice, *ib, *igaps;
 	unsigned long small, j;
-	long allocs, loads;
+	long allocs, loads, calls;
 	struct ring r;
 
 	/*
@@ -1560,16 +1563,39 @@ static bool test_acct_unindexed(void)
 	ASSERT_EQ(ring_locked(&r), 66);
 	io_regbuf_release(&r.ctx, igaps);
 
-	/* 33 runs are counted, 32 are not */
-	for (j = 0; j < 33; j++) {
-		gaps->pfns[j] = unit_folio_new(0);
+	/*
+	 * 300 runs of a page, out of pfn order: kept on the stack, then in
+	 * arrays of 128 and of 300 (as many as bvecs), sorted, apart
+	 */
+	for (j = 0; j < 300; j++) {
+		many->pfns[(j * 7) % 300] = unit_folio_new(0);
 		skip_small_folios(1);
 	}
-	ASSERT_OK(check_unindexed_limit(&r, gaps));
+	calls = unit_alloc_calls;
+	ASSERT_OK(check_only_buffer(&r, many, 300, true));
+	ASSERT_EQ(unit_alloc_calls - calls, 2 + 2);
 
-	/* one run of 4097 small pages is counted, of 4096 it is not */
+	/* the first and the last page the same: the sorted runs overlap */
+	many->pfns[299] = many->pfns[0];
+	ASSERT_OK(check_only_buffer(&r, many, 299, false));
+
+	/* no array for the runs: counted, and charged the same */
+	many->pfns[299] = unit_folio_new(0);
+	unit_fail_alloc_at(3);
+	ASSERT_OK(check_only_buffer(&r, many, 300, false));
+	unit_fail_alloc_at(4);
+	ASSERT_OK(check_only_buffer(&r, many, 300, false));
+	unit_fail_alloc_at(0);
+
+	/* a page right before its run: runs that touch do not overlap */
+	small = small_folio_run(3);
+	layout_fill(behind, 0, small + 1, 2);
+	behind->pfns[2] = small;
+	ASSERT_OK(check_only_buffer(&r, behind, 3, true));
+
+	/* one run of 4097 small pages, longer than any earlier bound */
 	layout_fill(run, 0, small_folio_run(4097), 4097);
-	ASSERT_OK(check_unindexed_limit(&r, run));
+	ASSERT_OK(check_only_buffer(&r, run, 4097, true));
 	ASSERT_EQ(ring_locked(&r), 0);
 	ASSERT_TRUE(xa_empty(&r.ctx.buf_acct_blocks));
 	ASSERT_TRUE(xa_empty(&r.ctx.buf_acct_large));
@@ -1578,6 +1604,8 @@ static bool test_acct_unindexed(void)
 	free(twice);
 	free(b);
 	free(gaps);
+	free(many);
+	free(behind);
 	free(run);
 	return true;
 }

@@ -8,6 +8,7 @@
 
 #define GFP_KERNEL		0x1u
 #define GFP_KERNEL_ACCOUNT	0x3u
+#define __GFP_NOWARN		0x4u
 
 void *unit_alloc(size_t size, bool zero);
 void unit_free(const void *p);
