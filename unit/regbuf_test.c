@@ -1491,6 +1491,7 @@ static bool test_acct_unindexed(void)
 	struct layout *gaps = layout_new(0x7f0003000000UL, 33 * PAGE_SIZE);
 	struct layout *many = layout_new(0x7f0005000000UL, 300 * PAGE_SIZE);
 	struct layout *behind = layout_new(0x7f0006000000UL, 3 * PAGE_SIZE);
+	struct layout *into = layout_new(0x7f0007000000UL, 5 * PAGE_SIZE);
 	struct layout *run = layout_new(0x7f0004000000UL, 4097 * PAGE_SIZE);
 	struct io_mapped_ubuf *ia, *itwice, *ib, *igaps;
 	unsigned long small, j;
@@ -1564,13 +1565,13 @@ static bool test_acct_unindexed(void)
 	io_regbuf_release(&r.ctx, igaps);
 
 	/*
-	 * 300 runs of a page, out of pfn order: kept on the stack, then in
-	 * arrays of 128 and of 300 (as many as bvecs), sorted, apart
+	 * 300 consecutive pages in the buffer 43 pfns apart, each a run:
+	 * kept on the stack, then in arrays of 128 and of 300 (as many as
+	 * bvecs); sorted, each run touches the next
 	 */
-	for (j = 0; j < 300; j++) {
-		many->pfns[(j * 7) % 300] = unit_folio_new(0);
-		skip_small_folios(1);
-	}
+	small = small_folio_run(300);
+	for (j = 0; j < 300; j++)
+		many->pfns[(j * 7) % 300] = small + j;
 	calls = unit_alloc_calls;
 	ASSERT_OK(check_only_buffer(&r, many, 300, true));
 	ASSERT_EQ(unit_alloc_calls - calls, 2 + 2);
@@ -1593,6 +1594,18 @@ static bool test_acct_unindexed(void)
 	behind->pfns[2] = small;
 	ASSERT_OK(check_only_buffer(&r, behind, 3, true));
 
+	/* nor a page right after its run, with another page between them */
+	behind->pfns[0] = small;
+	behind->pfns[1] = unit_folio_new(0);
+	behind->pfns[2] = small + 1;
+	ASSERT_OK(check_only_buffer(&r, behind, 3, true));
+
+	/* a run starting before the one before it and reaching into it */
+	small = small_folio_run(4);
+	layout_fill(into, 0, small + 1, 3);
+	layout_fill(into, 3, small, 2);
+	ASSERT_OK(check_only_buffer(&r, into, 4, false));
+
 	/* one run of 4097 small pages, longer than any earlier bound */
 	layout_fill(run, 0, small_folio_run(4097), 4097);
 	ASSERT_OK(check_only_buffer(&r, run, 4097, true));
@@ -1606,6 +1619,7 @@ static bool test_acct_unindexed(void)
 	free(gaps);
 	free(many);
 	free(behind);
+	free(into);
 	free(run);
 	return true;
 }
