@@ -644,16 +644,37 @@ static int regbuf_run_cmp(const void *a, const void *b)
 	return x->start < y->start ? -1 : x->start > y->start;
 }
 
+/* Whether each of @nr runs ends before the next (@up) or after it starts */
+static bool regbuf_runs_in_order(const struct regbuf_pfn_run *runs,
+				 unsigned int nr, bool up)
+{
+	unsigned int i;
+
+	for (i = 1; i < nr; i++) {
+		if (up ? runs[i - 1].end > runs[i].start :
+			 runs[i].end > runs[i - 1].start)
+			return false;
+	}
+	return true;
+}
+
 /*
- * Whether any two of @nr runs overlap. Runs that fit on the stack are
- * compared pairwise: in the emulated guest, sort() calling its compare
- * function through a pointer took 10 us for 21 runs, more than the
- * pairwise compares of 32. More runs are sorted by start first.
+ * Whether any two of @nr runs overlap. The page allocator and the hugetlb
+ * pool often hand memory out in pfn order or in reverse (a fresh hugetlb
+ * pool: 128 pages of 2 MiB, each a run, in reverse), and runs in either
+ * order are apart. Else runs that fit on the stack are compared pairwise:
+ * in the emulated guest, sort() calling its compare function through a
+ * pointer took 10 us for 21 runs, and with 128 runs to sort a 256 MiB
+ * hugetlb buffer's accounting took 70 to 105 us. More runs are sorted
+ * by start first.
  */
 static bool regbuf_runs_overlap(struct regbuf_pfn_run *runs, unsigned int nr)
 {
 	unsigned int i, j;
 
+	if (regbuf_runs_in_order(runs, nr, true) ||
+	    regbuf_runs_in_order(runs, nr, false))
+		return false;
 	if (nr <= REGBUF_STACK_RUNS) {
 		for (i = 0; i < nr; i++) {
 			for (j = i + 1; j < nr; j++) {
@@ -665,11 +686,7 @@ static bool regbuf_runs_overlap(struct regbuf_pfn_run *runs, unsigned int nr)
 		return false;
 	}
 	sort(runs, nr, sizeof(*runs), regbuf_run_cmp, NULL);
-	for (i = 1; i < nr; i++) {
-		if (runs[i - 1].end > runs[i].start)
-			return true;
-	}
-	return false;
+	return !regbuf_runs_in_order(runs, nr, true);
 }
 
 /*

@@ -22,6 +22,7 @@ long unit_pin_errno, unit_pin_short = -1;
 long unit_allocs, unit_alloc_calls;
 static long fail_alloc_call;
 long unit_xa_loads;
+long unit_sort_calls;
 int unit_warnings, unit_mutex_errors, unit_gup_misuse;
 bool unit_warning_expected;
 unsigned long unit_memlock_limit = ~0UL;
@@ -73,6 +74,7 @@ void unit_counters_reset(void)
 	unit_pin_calls = 0;
 	unit_unpin_calls = 0;
 	unit_xa_loads = 0;
+	unit_sort_calls = 0;
 	unit_warnings = 0;
 	unit_warning_expected = false;
 	unit_mutex_errors = 0;

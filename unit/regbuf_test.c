@@ -1492,10 +1492,11 @@ static bool test_acct_unindexed(void)
 	struct layout *many = layout_new(0x7f0005000000UL, 300 * PAGE_SIZE);
 	struct layout *behind = layout_new(0x7f0006000000UL, 3 * PAGE_SIZE);
 	struct layout *into = layout_new(0x7f0007000000UL, 5 * PAGE_SIZE);
+	struct layout *order = layout_new(0x7f0008000000UL, 40 * PAGE_SIZE);
 	struct layout *run = layout_new(0x7f0004000000UL, 4097 * PAGE_SIZE);
 	struct io_mapped_ubuf *ia, *itwice, *ib, *igaps;
 	unsigned long small, j;
-	long allocs, loads, calls;
+	long allocs, loads, calls, sorts;
 	struct ring r;
 
 	/*
@@ -1573,8 +1574,27 @@ static bool test_acct_unindexed(void)
 	for (j = 0; j < 300; j++)
 		many->pfns[(j * 7) % 300] = small + j;
 	calls = unit_alloc_calls;
+	sorts = unit_sort_calls;
 	ASSERT_OK(check_only_buffer(&r, many, 300, true));
 	ASSERT_EQ(unit_alloc_calls - calls, 2 + 2);
+	ASSERT_EQ(unit_sort_calls - sorts, 1);
+
+	/*
+	 * in pfn order with gaps, and in reverse: apart without a sort;
+	 * then the reverse with one page again in the middle
+	 */
+	small = small_folio_run(80);
+	for (j = 0; j < 40; j++)
+		order->pfns[j] = small + 2 * j;
+	sorts = unit_sort_calls;
+	ASSERT_OK(check_only_buffer(&r, order, 40, true));
+	for (j = 0; j < 40; j++)
+		order->pfns[j] = small + 39 - j;
+	ASSERT_OK(check_only_buffer(&r, order, 40, true));
+	ASSERT_EQ(unit_sort_calls, sorts);
+	order->pfns[20] = order->pfns[10];
+	ASSERT_OK(check_only_buffer(&r, order, 39, false));
+	ASSERT_EQ(unit_sort_calls - sorts, 1);
 
 	/* the first and the last page the same: the sorted runs overlap */
 	many->pfns[299] = many->pfns[0];
@@ -1620,6 +1640,7 @@ static bool test_acct_unindexed(void)
 	free(many);
 	free(behind);
 	free(into);
+	free(order);
 	free(run);
 	return true;
 }
