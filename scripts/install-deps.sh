@@ -67,7 +67,10 @@ echo "install-deps: apt-get install ${missing[*]:-(none, refreshing lists)}"
 $sudo apt-get update -qq
 for pv in "${pinned[@]}"; do
 	name=${pv%%=*} version=${pv#*=}
-	if ! apt-cache madison "$name" | grep -q " $version "; then
+	# Not piped into grep -q: under pipefail, grep quitting at the first
+	# match can SIGPIPE apt-cache and make a listed version look gone.
+	versions=$(apt-cache madison "$name")
+	if [[ $versions != *" $version "* ]]; then
 		echo "install-deps: WARNING: $name $version is gone from the archive;" \
 			"installing the current one. Patches may no longer apply:" \
 			"update kernel/versions." >&2
