@@ -599,41 +599,70 @@ static void regbuf_run_extend(struct regbuf_pfn_run *run,
 }
 
 /*
+ * Index of the first bvec from @i on that does not continue the pfns of
+ * the ones before it, *@next_pfn being the pfn it would have to start
+ * at; *@next_pfn is moved past the bvecs that do. At a segment shift of
+ * PAGE_SHIFT each bvec is one page, which is how 4 KiB memory comes, and
+ * the loop is a load and a compare per bvec: under qemu TCG every
+ * instruction per bvec costs about a microsecond per thousand bvecs.
+ */
+static unsigned int regbuf_pfns_continue(const struct io_mapped_ubuf *imu,
+					 unsigned int i,
+					 unsigned long *next_pfn)
+{
+	const struct bio_vec *bvec = imu->bvec;
+	unsigned int nr = imu->nr_bvecs;
+	unsigned long next = *next_pfn;
+
+	if (imu->seg_shift == PAGE_SHIFT) {
+		while (i < nr && page_to_pfn(bvec[i].bv_page) == next) {
+			next++;
+			i++;
+		}
+	} else {
+		while (i < nr && page_to_pfn(bvec[i].bv_page) == next) {
+			next += regbuf_bvec_pages(&bvec[i]);
+			i++;
+		}
+	}
+	*next_pfn = next;
+	return i;
+}
+
+/*
  * Adds to @list the runs of consecutive pfns that the folios of @imu form,
- * each folio counted once within its run. A bvec continuing the pfns of
- * the one before costs a compare; only where that stops are folios looked
- * at: the run so far is extended to the end of its last folio, and the
- * next bvec, unless its folio is in that run or right after it, starts a
- * run of its own. False if @list could not keep them all.
+ * each folio counted once within its run. Bvecs continuing the pfns of
+ * the one before cost a compare each; only where that stops are folios
+ * looked at: the run so far is extended to the end of its last folio, and
+ * the next bvec, unless its folio is in that run or right after it,
+ * starts a run of its own. False if @list could not keep them all.
  */
 static bool regbuf_find_runs(const struct io_mapped_ubuf *imu,
 			     struct regbuf_run_list *list)
 {
-	struct regbuf_pfn_run run = {};
-	unsigned long pfn, next_pfn = 0;
-	unsigned int i;
+	struct page *page = imu->bvec[0].bv_page;
+	unsigned long pfn = page_to_pfn(page), next_pfn = pfn;
+	struct regbuf_pfn_run run;
+	unsigned int i = 0;
 
-	for (i = 0; i < imu->nr_bvecs; i++) {
-		const struct bio_vec *bv = &imu->bvec[i];
-
-		pfn = page_to_pfn(bv->bv_page);
-		if (i && pfn == next_pfn) {
-			next_pfn += regbuf_bvec_pages(bv);
+	run.start = folio_pfn(page_folio(page));
+	run.end = run.start;
+	for (;;) {
+		i = regbuf_pfns_continue(imu, i, &next_pfn);
+		regbuf_run_extend(&run, &imu->bvec[i - 1]);
+		if (i == imu->nr_bvecs)
+			break;
+		page = imu->bvec[i].bv_page;
+		pfn = page_to_pfn(page);
+		next_pfn = pfn;
+		/* the run's folios cover it, the next starts at its end */
+		if (pfn >= run.start && pfn <= run.end)
 			continue;
-		}
-		next_pfn = pfn + regbuf_bvec_pages(bv);
-		if (i) {
-			regbuf_run_extend(&run, bv - 1);
-			/* the run's folios cover it, the next starts at its end */
-			if (pfn >= run.start && pfn <= run.end)
-				continue;
-			if (!regbuf_run_add(list, &run))
-				return false;
-		}
-		run.start = folio_pfn(page_folio(bv->bv_page));
+		if (!regbuf_run_add(list, &run))
+			return false;
+		run.start = folio_pfn(page_folio(page));
 		run.end = run.start;
 	}
-	regbuf_run_extend(&run, &imu->bvec[imu->nr_bvecs - 1]);
 	return regbuf_run_add(list, &run);
 }
 
