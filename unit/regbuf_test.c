@@ -8,6 +8,7 @@
  *
  * UNIT_SEED=<n> replays the random tests with another seed.
  */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1568,7 +1569,7 @@ static bool test_acct_unindexed(void)
 	/*
 	 * 300 consecutive pages in the buffer 43 pfns apart, each a run:
 	 * kept on the stack, then in arrays of 128 and of 300 (as many as
-	 * bvecs); sorted, each run touches the next
+	 * bvecs), allocated after the imu; sorted, each run touches the next
 	 */
 	small = small_folio_run(300);
 	for (j = 0; j < 300; j++)
@@ -1576,7 +1577,7 @@ static bool test_acct_unindexed(void)
 	calls = unit_alloc_calls;
 	sorts = unit_sort_calls;
 	ASSERT_OK(check_only_buffer(&r, many, 300, true));
-	ASSERT_EQ(unit_alloc_calls - calls, 2 + 2);
+	ASSERT_EQ(unit_alloc_calls - calls, 1 + 2);
 	ASSERT_EQ(unit_sort_calls - sorts, 1);
 
 	/*
@@ -1602,9 +1603,9 @@ static bool test_acct_unindexed(void)
 
 	/* no array for the runs: counted, and charged the same */
 	many->pfns[299] = unit_folio_new(0);
-	unit_fail_alloc_at(3);
+	unit_fail_alloc_at(2);
 	ASSERT_OK(check_only_buffer(&r, many, 300, false));
-	unit_fail_alloc_at(4);
+	unit_fail_alloc_at(3);
 	ASSERT_OK(check_only_buffer(&r, many, 300, false));
 	unit_fail_alloc_at(0);
 
@@ -1715,6 +1716,59 @@ static bool test_alloc_failure_each_step(void)
 	return true;
 }
 
+/*
+ * GUP fills its page array into an imu with room for a bvec per page. A
+ * buffer of 4 KiB pages keeps that imu, a single allocation; a coalesced
+ * one moves to an imu of its own size, or stays in the large one with the
+ * same bvecs if that allocation fails. ASan's malloc_usable_size() is the
+ * size asked for.
+ */
+static bool test_register_imu_size(void)
+{
+	struct layout *small = layout_new(0x7f0000000000UL + 100,
+					  8 * PAGE_SIZE);
+	struct layout *huge = layout_new(0x7f0000200000UL + 0x800,
+					 2 * SZ_2M - PAGE_SIZE);
+	struct io_mapped_ubuf *imu;
+	unsigned int fail, j;
+	long calls;
+	struct ring r;
+
+	for (j = 0; j < small->nr_pages; j++)
+		small->pfns[j] = unit_folio_new(rnd_below(2));
+	layout_fill(huge, 0, unit_folio_new(9), 512);
+	layout_fill(huge, 512, unit_folio_new(9), 512);
+	ring_init(&r, true);
+
+	calls = unit_alloc_calls;
+	ASSERT_EQ(layout_register(&r, small, &imu), 0);
+	ASSERT_EQ(unit_alloc_calls - calls, 1);
+	ASSERT_EQ(imu->nr_bvecs, 9);
+	ASSERT_EQ(malloc_usable_size(imu), struct_size(imu, bvec, 9));
+	ASSERT_OK(check_bvecs(small, imu));
+	io_regbuf_release(&r.ctx, imu);
+
+	for (fail = 0; fail < 2; fail++) {
+		calls = unit_alloc_calls;
+		unit_fail_alloc_at(fail ? 2 : 0);
+		ASSERT_EQ(layout_register(&r, huge, &imu), 0);
+		unit_fail_alloc_at(0);
+		ASSERT_EQ(unit_alloc_calls - calls, 2);
+		ASSERT_EQ(unit_allocs, 1);
+		ASSERT_EQ(imu->nr_bvecs, 2);
+		ASSERT_EQ(malloc_usable_size(imu),
+			  struct_size(imu, bvec, fail ? 1024 : 2));
+		ASSERT_OK(check_bvecs(huge, imu));
+		ASSERT_EQ(ring_locked(&r), 1024);
+		io_regbuf_release(&r.ctx, imu);
+		ASSERT_EQ(ring_locked(&r), 0);
+	}
+	ring_exit(&r);
+	free(small);
+	free(huge);
+	return true;
+}
+
 /* GUP refusing a page anywhere in the buffer leaves nothing behind. */
 static bool test_pin_failure_anywhere(void)
 {
@@ -1787,10 +1841,10 @@ static bool test_batching(void)
 	ASSERT_EQ(r.ctx.buf_acct_large.nr, 128 + 7);
 	ASSERT_EQ(r.ctx.buf_acct_blocks.nr, 1 + 15 + 1);
 	/*
-	 * pages, imu, 2 blocks of slots, and the stub xarray's allocation
-	 * per new index
+	 * the imu, holding the page array, 2 blocks of slots, and the stub
+	 * xarray's allocation per new index
 	 */
-	ASSERT_EQ(unit_alloc_calls - allocs, 2 + 2 + 128 + 7 + 17);
+	ASSERT_EQ(unit_alloc_calls - allocs, 1 + 2 + 128 + 7 + 17);
 	ASSERT_EQ(ring_locked(&r), 128 * 512 + 4096);
 
 	unit_unpin_calls = 0;
@@ -1876,6 +1930,7 @@ static const struct unit_test tests[] = {
 	TEST(test_acct_unindexed),
 	TEST(test_alloc_failure_each_step),
 	TEST(test_pin_failure_anywhere),
+	TEST(test_register_imu_size),
 	TEST(test_batching),
 	TEST(test_many_buffers_linear),
 };
