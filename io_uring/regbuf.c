@@ -1126,14 +1126,11 @@ int io_regbuf_register(struct io_ring_ctx *ctx, struct iovec *iov,
 
 	shift = regbuf_seg_shift(pages, nr_pages, ubuf);
 	nr_segs = regbuf_nr_segs(ubuf, len, shift);
-	fit = imu;
-	if (nr_segs < nr_pages) {
+	fit = NULL;
+	if (nr_segs < nr_pages)
 		fit = kvmalloc(struct_size(imu, bvec, nr_segs), GFP_KERNEL);
-		if (!fit)
-			fit = imu;
-	}
-	regbuf_fill_bvecs(fit, pages, ubuf, len, shift);
-	if (fit != imu) {
+	regbuf_fill_bvecs(fit ?: imu, pages, ubuf, len, shift);
+	if (fit) {
 		kvfree(imu);
 		imu = fit;
 	}
