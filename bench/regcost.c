@@ -116,10 +116,8 @@ static const struct scenario scenarios[] = {
 	  MEM_HUGETLB2M, { 256 * MIB }, { 1 } },
 	{ "thp-256m", "one 256 MiB buffer of THP",
 	  MEM_THP, { 256 * MIB }, { 1 } },
-	{ "anon4k-64m", "one 64 MiB buffer of anon 4 KiB pages",
-	  MEM_ANON4K, { 64 * MIB }, { 1 } },
-	{ "anon4k-256m", "one 256 MiB buffer of anon 4 KiB pages",
-	  MEM_ANON4K, { 256 * MIB }, { 1 } },
+	{ "anon4k-x1024", "256 MiB of anon 4 KiB pages in 1024 buffers",
+	  MEM_ANON4K, { 256 * MIB }, { 1024 } },
 	{ "memfd-256m", "one 256 MiB buffer of memfd",
 	  MEM_MEMFD, { 256 * MIB }, { 1 } },
 };
@@ -133,7 +131,7 @@ static const char *const preset_default[] = {
 
 static const char *const preset_quick[] = {
 	"hugetlb2m-256m", "thp-256m", "hugetlb2m-x256", "hugetlb2m-x512",
-	"anon4k-64m", "anon4k-256m", "memfd-256m", NULL,
+	"anon4k-sweep", "anon4k-x1024", "memfd-256m", NULL,
 };
 
 struct times {
