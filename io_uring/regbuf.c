@@ -7,6 +7,7 @@
  */
 #include <linux/kernel.h>
 #include <linux/errno.h>
+#include <linux/list.h>
 #include <linux/mm.h>
 #include <linux/slab.h>
 #include <linux/sizes.h>
@@ -56,10 +57,16 @@
 
 /*
  * The counters are there to find the folios that buffers of a ring share.
- * A ring's only buffer shares none, and if its folios form pfn runs that
- * do not overlap, the pages of those runs are the pages of its distinct
- * folios: that is its charge, and it is left out of the counters
- * (ctx->buf_acct_unindexed) until another buffer of the ring is accounted.
+ * A buffer that shares none of its folios with another buffer of the ring
+ * and whose folios form pfn runs that do not overlap is charged the pages
+ * of those runs, the pages of its distinct folios, and left out of the
+ * counters (on ctx->buf_acct_unindexed). It shares none if it is the
+ * ring's only buffer, or if every pin on its folios is its own: a buffer
+ * of the ring holds its pins for as long as it is accounted, and the pins
+ * GUP took for this one are one per page. Pins from outside the ring only
+ * make a buffer look shared. A buffer that shares or may share is counted
+ * after every unindexed buffer of the ring is, once, so the counters see
+ * all the ring's pins on any folio they count.
  * Finding the runs costs a compare per bvec and a check of the runs, while
  * the counters cost an xarray store per block and an allocation per block
  * a run only partly covers; memory reused after a free comes in runs of
@@ -138,6 +145,7 @@ static struct regbuf_pin_block *regbuf_entry_block(void *entry)
 void io_regbuf_ctx_init(struct io_ring_ctx *ctx)
 {
 	mutex_init(&ctx->buf_acct_lock);
+	INIT_LIST_HEAD(&ctx->buf_acct_unindexed);
 	xa_init(&ctx->buf_acct_blocks);
 	xa_init(&ctx->buf_acct_large);
 }
@@ -148,7 +156,7 @@ void io_regbuf_ctx_exit(struct io_ring_ctx *ctx)
 	void *entry;
 
 	/* every buffer is gone by now, a leftover block is a counting bug */
-	WARN_ON_ONCE(ctx->buf_acct_unindexed);
+	WARN_ON_ONCE(!list_empty(&ctx->buf_acct_unindexed));
 	if (WARN_ON_ONCE(!xa_empty(&ctx->buf_acct_blocks))) {
 		xa_for_each(&ctx->buf_acct_blocks, index, entry)
 			kfree(regbuf_entry_block(entry));
@@ -421,6 +429,12 @@ static int regbuf_whole_add(struct regbuf_pin_cursor *cur,
 static unsigned int regbuf_bvec_pages(const struct bio_vec *bv)
 {
 	return DIV_ROUND_UP(bv->bv_offset + bv->bv_len, PAGE_SIZE);
+}
+
+/* Pages GUP pinned for @imu, each once */
+static unsigned long regbuf_imu_pages(const struct io_mapped_ubuf *imu)
+{
+	return DIV_ROUND_UP(imu->ubuf_end, PAGE_SIZE) - (imu->ubuf >> PAGE_SHIFT);
 }
 
 /*
@@ -719,11 +733,47 @@ static bool regbuf_runs_overlap(struct regbuf_pfn_run *runs, unsigned int nr)
 }
 
 /*
- * Pages of the folios @imu pins, each folio counted once, if the runs of
- * pfns they form do not overlap; else 0, as when the runs could not be
- * kept.
+ * Pins on @folio from anyone. FOLL_PIN adds one per page to a large
+ * folio's pincount and GUP_PIN_COUNTING_BIAS per pin to an order-0 folio's
+ * refcount, whose other references are far fewer; should they not be,
+ * the folio looks pinned once more, never less.
  */
-static unsigned long regbuf_unindexed_pages(const struct io_mapped_ubuf *imu)
+static unsigned long regbuf_folio_pins(struct folio *folio)
+{
+	if (folio_test_large(folio))
+		return atomic_read(folio_pincount_ptr(folio));
+	return (unsigned int)folio_ref_count(folio) / GUP_PIN_COUNTING_BIAS;
+}
+
+/*
+ * Whether the folios of @nr disjoint @runs hold no pins but the @own that
+ * one buffer took. Every folio of a run has a page in the buffer, whose
+ * pins are among those counted here, so any pin beyond @own is another's.
+ */
+static bool regbuf_runs_pinned_alone(const struct regbuf_pfn_run *runs,
+				     unsigned int nr, unsigned long own)
+{
+	unsigned long pins = 0, pfn;
+	unsigned int i;
+
+	for (i = 0; i < nr; i++) {
+		for (pfn = runs[i].start; pfn < runs[i].end;) {
+			struct folio *folio = page_folio(pfn_to_page(pfn));
+
+			pins += regbuf_folio_pins(folio);
+			pfn += folio_nr_pages(folio);
+		}
+	}
+	return pins == own;
+}
+
+/*
+ * Pages of the folios @imu pins, each folio counted once, if the runs of
+ * pfns they form do not overlap and, for @alone, the folios hold no pins
+ * but @imu's; else 0, as when the runs could not be kept.
+ */
+static unsigned long regbuf_unindexed_pages(const struct io_mapped_ubuf *imu,
+					    bool alone)
 {
 	struct regbuf_pfn_run stack_runs[REGBUF_STACK_RUNS];
 	struct regbuf_run_list list = {
@@ -734,14 +784,16 @@ static unsigned long regbuf_unindexed_pages(const struct io_mapped_ubuf *imu)
 	unsigned long pages = 0;
 
 	if (regbuf_find_runs(imu, &list) &&
-	    !regbuf_runs_overlap(list.runs, list.nr))
+	    !regbuf_runs_overlap(list.runs, list.nr) &&
+	    (!alone || regbuf_runs_pinned_alone(list.runs, list.nr,
+						regbuf_imu_pages(imu))))
 		pages = list.pages;
 	if (list.size > REGBUF_STACK_RUNS)
 		kvfree(list.runs);
 	return pages;
 }
 
-/* What regbuf_unindexed_pages() found for the ring's unindexed buffer */
+/* What regbuf_unindexed_pages() found for an unindexed buffer */
 static unsigned long regbuf_unindexed_charge(const struct io_mapped_ubuf *imu)
 {
 	struct regbuf_run_list list = {};
@@ -808,51 +860,92 @@ static int regbuf_pins_get_bvecs(struct io_ring_ctx *ctx,
 	return 0;
 }
 
-static bool regbuf_counters_empty(struct io_ring_ctx *ctx)
+/* Whether no buffer of the ring is accounted. */
+static bool regbuf_ring_unaccounted(struct io_ring_ctx *ctx)
 {
-	return xa_empty(&ctx->buf_acct_blocks) && xa_empty(&ctx->buf_acct_large);
+	return list_empty(&ctx->buf_acct_unindexed) &&
+	       xa_empty(&ctx->buf_acct_blocks) && xa_empty(&ctx->buf_acct_large);
+}
+
+/* Drops the pins the unindexed buffers before @end had counted. */
+static void regbuf_uncount_unindexed(struct io_ring_ctx *ctx,
+				     const struct io_mapped_ubuf *end)
+{
+	struct io_mapped_ubuf *imu;
+	unsigned long undone = 0;
+
+	list_for_each_entry(imu, &ctx->buf_acct_unindexed, acct_node) {
+		if (imu == end)
+			break;
+		regbuf_pins_put_bvecs(ctx, imu, imu->nr_bvecs, &undone);
+	}
 }
 
 /*
- * Counts the buffer's pins and charges the folios no other buffer of the
- * ring holds yet. On failure the counters and the charge are exactly as
- * before, and so is an unindexed buffer the ring has.
+ * Counts the pins of the ring's unindexed buffers, which are charged
+ * already, and keeps them listed until the caller knows whether it
+ * keeps the counts. On failure the counters are as before.
+ */
+static int regbuf_count_unindexed(struct io_ring_ctx *ctx)
+{
+	struct io_mapped_ubuf *imu;
+	int ret;
+
+	list_for_each_entry(imu, &ctx->buf_acct_unindexed, acct_node) {
+		unsigned long recounted = 0;
+
+		ret = regbuf_pins_get_bvecs(ctx, imu, &recounted);
+		if (ret) {
+			regbuf_uncount_unindexed(ctx, imu);
+			return ret;
+		}
+		/* they share no folio: the counters find theirs all new */
+		WARN_ON_ONCE(recounted != regbuf_unindexed_charge(imu));
+	}
+	return 0;
+}
+
+static void regbuf_forget_unindexed(struct io_ring_ctx *ctx)
+{
+	struct io_mapped_ubuf *imu, *next;
+
+	list_for_each_entry_safe(imu, next, &ctx->buf_acct_unindexed,
+				 acct_node)
+		list_del_init(&imu->acct_node);
+}
+
+/*
+ * Charges the folios of the buffer that no other buffer of the ring holds
+ * yet, counting its pins unless it is left out of the counters. On
+ * failure the counters, the charge and the unindexed buffers are exactly
+ * as before.
  */
 static int regbuf_account(struct io_ring_ctx *ctx, struct io_mapped_ubuf *imu)
 {
-	unsigned long charge = 0, recounted = 0, undone = 0;
-	struct io_mapped_ubuf *unindexed;
+	unsigned long charge, undone = 0;
 	int ret;
 
 	mutex_lock(&ctx->buf_acct_lock);
-	unindexed = ctx->buf_acct_unindexed;
-	if (unindexed) {
-		/* charged already: the pages counted here must match */
-		ret = regbuf_pins_get_bvecs(ctx, unindexed, &recounted);
-		if (ret)
-			goto out;
-		WARN_ON_ONCE(recounted != regbuf_unindexed_charge(unindexed));
-		ctx->buf_acct_unindexed = NULL;
-	} else if (regbuf_counters_empty(ctx)) {
-		charge = regbuf_unindexed_pages(imu);
-		if (charge) {
-			ret = regbuf_charge(ctx, charge);
-			if (!ret)
-				ctx->buf_acct_unindexed = imu;
-			goto out;
-		}
+	charge = regbuf_unindexed_pages(imu, !regbuf_ring_unaccounted(ctx));
+	if (charge) {
+		ret = regbuf_charge(ctx, charge);
+		if (!ret)
+			list_add_tail(&imu->acct_node, &ctx->buf_acct_unindexed);
+		goto out;
 	}
+	ret = regbuf_count_unindexed(ctx);
+	if (ret)
+		goto out;
 	ret = regbuf_pins_get_bvecs(ctx, imu, &charge);
 	if (!ret) {
 		ret = regbuf_charge(ctx, charge);
 		if (ret)
 			regbuf_pins_put_bvecs(ctx, imu, imu->nr_bvecs, &undone);
 	}
-	if (ret && unindexed) {
-		regbuf_pins_put_bvecs(ctx, unindexed, unindexed->nr_bvecs,
-				      &undone);
-		ctx->buf_acct_unindexed = unindexed;
-	}
+	if (ret)
+		regbuf_uncount_unindexed(ctx, NULL);
+	else
+		regbuf_forget_unindexed(ctx);
 out:
 	mutex_unlock(&ctx->buf_acct_lock);
 	return ret;
@@ -864,9 +957,9 @@ static void regbuf_unaccount(struct io_ring_ctx *ctx,
 	unsigned long uncharge = 0;
 
 	mutex_lock(&ctx->buf_acct_lock);
-	if (ctx->buf_acct_unindexed == imu) {
+	if (!list_empty(&imu->acct_node)) {
 		uncharge = regbuf_unindexed_charge(imu);
-		ctx->buf_acct_unindexed = NULL;
+		list_del_init(&imu->acct_node);
 	} else {
 		regbuf_pins_put_bvecs(ctx, imu, imu->nr_bvecs, &uncharge);
 	}
@@ -1135,6 +1228,7 @@ int io_regbuf_register(struct io_ring_ctx *ctx, struct iovec *iov,
 		imu = fit;
 	}
 
+	INIT_LIST_HEAD(&imu->acct_node);
 	ret = regbuf_account(ctx, imu);
 	if (ret) {
 		regbuf_unpin(imu);

@@ -3,6 +3,7 @@
 #define IOU_REGBUF_H
 
 #include <linux/types.h>
+#include <linux/list.h>
 #include <linux/atomic.h>
 #include <linux/bvec.h>
 #include <linux/sched/user.h>
@@ -19,13 +20,16 @@ struct page;
  * pages of a single folio, starting in bv_page at bv_offset < PAGE_SIZE.
  * Keeping the cut points in user address space is what lets
  * io_import_fixed() find a segment with a shift instead of a walk.
+ * acct_node is on ctx->buf_acct_unindexed while the buffer is charged
+ * without the ring's pin counters, else empty.
  */
 struct io_mapped_ubuf {
-	u64		ubuf;
-	u64		ubuf_end;
-	unsigned int	nr_bvecs;
-	unsigned int	seg_shift;
-	struct bio_vec	bvec[];
+	u64			ubuf;
+	u64			ubuf_end;
+	unsigned int		nr_bvecs;
+	unsigned int		seg_shift;
+	struct list_head	acct_node;
+	struct bio_vec		bvec[];
 };
 
 void io_regbuf_ctx_init(struct io_ring_ctx *ctx);

@@ -30,6 +30,9 @@ unsigned long unit_next_free_pfn(unsigned int order);
 /* Maps @nr pages at page-aligned @uaddr to @pfns; later maps win. */
 void unit_map(unsigned long uaddr, const unsigned long *pfns, unsigned long nr);
 
+/* Pins @pfn for another pinner (@delta > 0) or drops such pins. */
+void unit_foreign_pin(unsigned long pfn, int delta);
+
 extern long unit_pinned;		/* pins outstanding */
 extern long unit_pin_calls;
 extern long unit_unpin_calls;

@@ -145,7 +145,26 @@ static void unpin_one(struct page *page)
 		return;
 	}
 	page->pins--;
+	if (page->order)
+		unit_memmap[page->head].pincount.counter--;
 	unit_pinned--;
+}
+
+static void pin_one(struct page *page)
+{
+	page->pins++;
+	if (page->order)
+		unit_memmap[page->head].pincount.counter++;
+	unit_pinned++;
+}
+
+void unit_foreign_pin(unsigned long pfn, int delta)
+{
+	struct page *page = &unit_memmap[pfn];
+
+	page->foreign_pins += delta;
+	if (page->order)
+		unit_memmap[page->head].pincount.counter += delta;
 }
 
 long pin_user_pages_longterm(unsigned long start, unsigned long nr_pages,
@@ -170,8 +189,7 @@ long pin_user_pages_longterm(unsigned long start, unsigned long nr_pages,
 			break;
 		}
 		pages[i] = &unit_memmap[pfn];
-		pages[i]->pins++;
-		unit_pinned++;
+		pin_one(pages[i]);
 	}
 	if (ret < 0 || unit_pin_short < 0)
 		goto out;

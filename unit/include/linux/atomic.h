@@ -5,8 +5,14 @@
 
 #include <linux/types.h>
 
+typedef struct { int counter; } atomic_t;
 typedef struct { long counter; } atomic_long_t;
 typedef struct { s64 counter; } atomic64_t;
+
+static inline int atomic_read(const atomic_t *v)
+{
+	return v->counter;
+}
 
 static inline long atomic_long_read(const atomic_long_t *v)
 {

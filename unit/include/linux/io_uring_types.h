@@ -3,6 +3,7 @@
 #ifndef _UNIT_LINUX_IO_URING_TYPES_H
 #define _UNIT_LINUX_IO_URING_TYPES_H
 
+#include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/xarray.h>
 #include <linux/sched/user.h>
@@ -17,7 +18,7 @@ struct io_ring_ctx {
 	struct mutex		buf_acct_lock;
 	struct xarray		buf_acct_blocks;
 	struct xarray		buf_acct_large;
-	struct io_mapped_ubuf	*buf_acct_unindexed;
+	struct list_head	buf_acct_unindexed;
 };
 
 #endif

@@ -18,10 +18,16 @@
 
 #define FOLL_WRITE		0x01
 
+/* What FOLL_PIN adds to an order-0 folio's refcount, as in the kernel */
+#define GUP_PIN_COUNTING_BIAS	(1U << 10)
+
 struct page {
 	unsigned long	head;		/* pfn of the folio head */
 	unsigned int	order;		/* same in every page */
-	int		pins;
+	int		pins;		/* taken by the fake GUP */
+	int		foreign_pins;	/* by other pinners: unit_foreign_pin() */
+	int		refs;		/* other references, order-0 */
+	atomic_t	pincount;	/* of a large folio, in its head */
 };
 
 struct folio {
@@ -42,6 +48,11 @@ static inline unsigned long page_to_pfn(const struct page *page)
 /* The fake memmap is contiguous, as with SPARSEMEM_VMEMMAP or FLATMEM. */
 #define nth_page(page, n)	((page) + (n))
 
+static inline struct page *pfn_to_page(unsigned long pfn)
+{
+	return &unit_memmap[pfn];
+}
+
 static inline struct folio *page_folio(const struct page *page)
 {
 	return (struct folio *)&unit_memmap[page->head];
@@ -61,6 +72,26 @@ static inline bool PageCompound(const struct page *page)
 static inline long folio_nr_pages(struct folio *folio)
 {
 	return 1L << folio->page.order;
+}
+
+static inline bool folio_test_large(struct folio *folio)
+{
+	return folio->page.order;
+}
+
+/* Pins on the pages of a large folio, one each, as FOLL_PIN keeps them */
+static inline atomic_t *folio_pincount_ptr(struct folio *folio)
+{
+	return &folio->page.pincount;
+}
+
+/* An order-0 folio's: the mapping's, other references, and the pins */
+static inline int folio_ref_count(const struct folio *folio)
+{
+	const struct page *page = &folio->page;
+
+	return 1 + page->refs +
+	       (page->pins + page->foreign_pins) * GUP_PIN_COUNTING_BIAS;
 }
 
 long pin_user_pages_longterm(unsigned long start, unsigned long nr_pages,
