@@ -14,7 +14,7 @@
 #                3 repetitions) and no fio
 #   BENCH_REPS   repetitions per regcost row (default: regcost's own)
 #   BENCH_PAUSE_MS  regcost's pause before each timed register (default:
-#                regcost's own, 20 ms; 0 times them back to back)
+#                regcost's own, 200 ms; 0 times them back to back)
 #   BENCH_FIO    0: leave out the fio throughput jobs
 #   BENCH_ROUNDS boots of each kernel for regcost (default 2), interleaved
 #                base, patched, mainline, base, ...; the report takes each

@@ -17,7 +17,7 @@
  *   -n LIST          split each total into this many equal buffers (default 1)
  *   -r N             repetitions per row (default 9; 3 with -q)
  *   -p MS            sleep MS milliseconds before each timed registration
- *                    (default 20; 0 times them back to back)
+ *                    (default 200; 0 times them back to back)
  *   -o FILE          write the TSV to FILE instead of stdout
  *   -H               print the aligned table on stdout instead of the TSV
  *   -l               list the scenarios and presets
@@ -169,7 +169,7 @@ static void usage(FILE *fp)
 	      "  -s LIST          total sizes with K/M/G suffixes (default 1M,4M,16M,64M,256M,1G)\n"
 	      "  -n LIST          numbers of equal buffers per total (default 1)\n"
 	      "  -r N             repetitions per row (default 9)\n"
-	      "  -p MS            pause before each timed register (default 20 ms)\n"
+	      "  -p MS            pause before each timed register (default 200 ms)\n"
 	      "  -o FILE          TSV to FILE instead of stdout\n"
 	      "  -H               aligned table on stdout instead of the TSV\n"
 	      "  -l               list scenarios and presets\n"
@@ -448,13 +448,14 @@ static int register_fail(const struct result *r, const char *call, int ret)
 
 /*
  * Every timed register starts the same time after the previous unregister
- * returned, whatever the kernel. 6.1's unregister sleeps for an RCU grace
- * period (some 14 ms in the TCG guest) while 6.12's returns in about 1 ms
- * at 64 MiB, and in the guest a register costs more when it starts some
- * milliseconds after the last one than back to back: 6.12 registered 4 MiB
- * of THP in 23 us back to back and in 85-116 us after a 10-100 ms sleep.
- * Timed back to back, 6.12 would be measured warm and 6.1 cold. A pause
- * also matches how applications register: once, not in a tight loop.
+ * returned, whatever the kernel, and late enough that the time no longer
+ * matters. In the TCG guest a register costs more the longer it follows
+ * the previous call, up to about 100 ms: 6.12 registered 1 MiB of 4 KiB
+ * pages in 43-45 us 5-20 ms after its unregister, 116-126 us 200-500 ms
+ * after it. 6.1's unregister sleeps for an RCU grace period (some 14 ms),
+ * so a short pause measured 6.1 further up that slope than 6.12. At
+ * 200 ms both are past it (bench/README.md, "Why regcost pauses"), which
+ * is also how applications register: once, not in a tight loop.
  */
 static void pause_before_register(void)
 {
@@ -681,7 +682,7 @@ int main(int argc, char *argv[])
 	const struct scenario *one = NULL;
 	const char *tsv_path = NULL;
 	bool quick = false, custom = false, table_on_stdout = false;
-	int opt, ret, reps = -1, pause_ms = 20;
+	int opt, ret, reps = -1, pause_ms = 200;
 	FILE *out;
 
 	while ((opt = getopt_long(argc, argv, "qm:s:n:r:p:o:Hlh", longopts, NULL)) != -1) {
