@@ -431,12 +431,6 @@ static unsigned int regbuf_bvec_pages(const struct bio_vec *bv)
 	return DIV_ROUND_UP(bv->bv_offset + bv->bv_len, PAGE_SIZE);
 }
 
-/* Pages GUP pinned for @imu, each once */
-static unsigned long regbuf_imu_pages(const struct io_mapped_ubuf *imu)
-{
-	return DIV_ROUND_UP(imu->ubuf_end, PAGE_SIZE) - (imu->ubuf >> PAGE_SHIFT);
-}
-
 /*
  * Adds @delta pins to the large folio at @pfn, of @folio_pages pages; adds
  * those pages to *@pages when its count leaves or reaches zero.
@@ -770,10 +764,11 @@ static bool regbuf_runs_pinned_alone(const struct regbuf_pfn_run *runs,
 /*
  * Pages of the folios @imu pins, each folio counted once, if the runs of
  * pfns they form do not overlap and, for @alone, the folios hold no pins
- * but @imu's; else 0, as when the runs could not be kept.
+ * but the one on each of the @nr_pages pages GUP pinned for @imu; else 0,
+ * as when the runs could not be kept.
  */
 static unsigned long regbuf_unindexed_pages(const struct io_mapped_ubuf *imu,
-					    bool alone)
+					    bool alone, unsigned long nr_pages)
 {
 	struct regbuf_pfn_run stack_runs[REGBUF_STACK_RUNS];
 	struct regbuf_run_list list = {
@@ -785,8 +780,7 @@ static unsigned long regbuf_unindexed_pages(const struct io_mapped_ubuf *imu,
 
 	if (regbuf_find_runs(imu, &list) &&
 	    !regbuf_runs_overlap(list.runs, list.nr) &&
-	    (!alone || regbuf_runs_pinned_alone(list.runs, list.nr,
-						regbuf_imu_pages(imu))))
+	    (!alone || regbuf_runs_pinned_alone(list.runs, list.nr, nr_pages)))
 		pages = list.pages;
 	if (list.size > REGBUF_STACK_RUNS)
 		kvfree(list.runs);
@@ -916,17 +910,19 @@ static void regbuf_forget_unindexed(struct io_ring_ctx *ctx)
 
 /*
  * Charges the folios of the buffer that no other buffer of the ring holds
- * yet, counting its pins unless it is left out of the counters. On
- * failure the counters, the charge and the unindexed buffers are exactly
- * as before.
+ * yet, counting its pins unless it is left out of the counters; GUP
+ * pinned @nr_pages pages for it. On failure the counters, the charge and
+ * the unindexed buffers are exactly as before.
  */
-static int regbuf_account(struct io_ring_ctx *ctx, struct io_mapped_ubuf *imu)
+static int regbuf_account(struct io_ring_ctx *ctx, struct io_mapped_ubuf *imu,
+			  unsigned long nr_pages)
 {
 	unsigned long charge, undone = 0;
 	int ret;
 
 	mutex_lock(&ctx->buf_acct_lock);
-	charge = regbuf_unindexed_pages(imu, !regbuf_ring_unaccounted(ctx));
+	charge = regbuf_unindexed_pages(imu, !regbuf_ring_unaccounted(ctx),
+					nr_pages);
 	if (charge) {
 		ret = regbuf_charge(ctx, charge);
 		if (!ret)
@@ -1229,7 +1225,7 @@ int io_regbuf_register(struct io_ring_ctx *ctx, struct iovec *iov,
 	}
 
 	INIT_LIST_HEAD(&imu->acct_node);
-	ret = regbuf_account(ctx, imu);
+	ret = regbuf_account(ctx, imu, nr_pages);
 	if (ret) {
 		regbuf_unpin(imu);
 		goto free;

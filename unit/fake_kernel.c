@@ -136,6 +136,13 @@ static unsigned long lookup_pfn(unsigned long upn)
 	return UNIT_PFN_EFAULT;
 }
 
+/* Large folios count pins in their head as well, as FOLL_PIN does. */
+static void pincount_add(struct page *page, int delta)
+{
+	if (page->order)
+		unit_memmap[page->head].pincount.counter += delta;
+}
+
 static void unpin_one(struct page *page)
 {
 	if (page->pins <= 0) {
@@ -145,16 +152,14 @@ static void unpin_one(struct page *page)
 		return;
 	}
 	page->pins--;
-	if (page->order)
-		unit_memmap[page->head].pincount.counter--;
+	pincount_add(page, -1);
 	unit_pinned--;
 }
 
 static void pin_one(struct page *page)
 {
 	page->pins++;
-	if (page->order)
-		unit_memmap[page->head].pincount.counter++;
+	pincount_add(page, 1);
 	unit_pinned++;
 }
 
@@ -163,8 +168,7 @@ void unit_foreign_pin(unsigned long pfn, int delta)
 	struct page *page = &unit_memmap[pfn];
 
 	page->foreign_pins += delta;
-	if (page->order)
-		unit_memmap[page->head].pincount.counter += delta;
+	pincount_add(page, delta);
 }
 
 long pin_user_pages_longterm(unsigned long start, unsigned long nr_pages,
