@@ -623,6 +623,15 @@ static int wait_cqe_until(struct io_uring *ring, const struct timespec *end,
 	}
 }
 
+int t_next_cqe(struct io_uring *ring, unsigned int timeout_ms,
+	       struct io_uring_cqe **cqe)
+{
+	struct timespec end;
+
+	t_deadline(&end, timeout_ms);
+	return wait_cqe_until(ring, &end, cqe);
+}
+
 void t_deadline(struct timespec *end, unsigned long ms)
 {
 	clock_gettime(CLOCK_MONOTONIC, end);

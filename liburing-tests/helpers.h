@@ -145,6 +145,12 @@ int t_ring_setup_sized(struct io_uring *ring, unsigned int entries);
 /* One NOP round trip; returns its cqe->res (0) or -errno. */
 int t_nop(struct io_uring *ring);
 /*
+ * Waits up to timeout_ms for the next CQE, retrying after a signal; the
+ * caller marks it seen. Returns 0, -ETIME or -errno.
+ */
+int t_next_cqe(struct io_uring *ring, unsigned int timeout_ms,
+	       struct io_uring_cqe **cqe);
+/*
  * Waits up to timeout_ms for the CQE carrying user_data, dropping others
  * (buffer-tag CQEs, leftovers); *res gets its result. Returns 0, -ETIME
  * or -errno.

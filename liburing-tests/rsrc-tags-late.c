@@ -45,11 +45,10 @@ static int expect_cq_empty(struct io_uring *ring, const char *after)
  */
 static int expect_tag(struct io_uring *ring, __u64 tag)
 {
-	struct __kernel_timespec ts = { .tv_sec = T_WAIT_MS / 1000 };
 	struct io_uring_cqe *cqe;
 	int ret;
 
-	ret = io_uring_wait_cqe_timeout(ring, &cqe, &ts);
+	ret = t_next_cqe(ring, T_WAIT_MS, &cqe);
 	if (ret) {
 		t_diag("no CQE for tag 0x%llx: %s", (unsigned long long)tag,
 		       t_errname(ret));
