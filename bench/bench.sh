@@ -11,7 +11,7 @@
 #                mainline"): base = Debian's 6.1, patched = 6.1 +
 #                patches/series, mainline = Debian's 6.12
 #   BENCH_QUICK  1: regcost's quick preset (the report's target rows only,
-#                3 repetitions) and no fio
+#                same 9 repetitions) and no fio
 #   BENCH_REPS   repetitions per regcost row (default: regcost's own)
 #   BENCH_PAUSE_MS  regcost's pause before each timed register (default:
 #                regcost's own, 200 ms; 0 times them back to back)
