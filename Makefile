@@ -3,6 +3,8 @@
 #
 #   make check              unit harness, then the debug patched kernel in a VM
 #                           running our tests and liburing's (subset)
+#   make patches            regenerate patches/ after editing io_uring/
+#                           (scripts/series.sh has the workflow)
 #   make check BASE=1       the same suites on the unpatched 6.1 kernel
 #   make check-full         as check, with liburing's whole test suite
 #   make vm-run CMD='...'   run a command in the guest (KERNEL=, FLAVOUR=)
@@ -36,16 +38,25 @@ PEER_DIR := $(BUILD)/peer/liburing-2.3/test
 PEER_EXPECT := $(REPO)/liburing-tests/peer-expectations.txt
 PEER_SUBSET := $(REPO)/liburing-tests/peer-subset.txt
 
-.PHONY: all check check-full bench deps kernel tests peer unit vm-run print-kernel clean
+.PHONY: all check check-full bench deps kernel tests peer unit vm-run print-kernel clean \
+	patches series-check
 
 all: check
 
 deps:
 	@scripts/install-deps.sh
 
+# The patched kernel is built from patches/ alone; io_uring/ is where its
+# new files are edited, so the two must agree before anything is built.
+series-check:
+	@scripts/series.sh check
+
+patches: deps
+	@scripts/series.sh export
+
 # The kernel build is incremental: both scripts return quickly when
 # nothing changed, so they always run.
-kernel: deps
+kernel: series-check deps
 ifneq ($(filter base patched,$(KERNEL)),)
 	@scripts/build-kernel.sh "$$(scripts/prepare-tree.sh $(KERNEL))" \
 		$(BUILD)/kernel/$(KERNEL)-$(FLAVOUR) $(FLAVOUR) >/dev/null
@@ -73,10 +84,10 @@ define run_suites
 		--suite liburing-2.3 --expect $(PEER_EXPECT) $(1)
 endef
 
-check: unit kernel tests peer
+check: series-check unit kernel tests peer
 	$(call run_suites,$$(sed -n 's|^\([^#].*\)|$(PEER_DIR)/\1.t|p' $(PEER_SUBSET)))
 
-check-full: unit kernel tests peer
+check-full: series-check unit kernel tests peer
 	$(call run_suites,$(PEER_DIR)/*.t)
 
 # bench/bench.sh reads these from the environment; see its header.

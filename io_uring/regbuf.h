@@ -3,10 +3,7 @@
 #define IOU_REGBUF_H
 
 #include <linux/types.h>
-#include <linux/list.h>
-#include <linux/atomic.h>
 #include <linux/bvec.h>
-#include <linux/sched/user.h>
 
 struct io_ring_ctx;
 struct iov_iter;
@@ -20,20 +17,14 @@ struct page;
  * pages of a single folio, starting in bv_page at bv_offset < PAGE_SIZE.
  * Keeping the cut points in user address space is what lets
  * io_import_fixed() find a segment with a shift instead of a walk.
- * acct_node is on ctx->buf_acct_unindexed while the buffer is charged
- * without the ring's pin counters, else empty.
  */
 struct io_mapped_ubuf {
-	u64			ubuf;
-	u64			ubuf_end;
-	unsigned int		nr_bvecs;
-	unsigned int		seg_shift;
-	struct list_head	acct_node;
-	struct bio_vec		bvec[];
+	u64		ubuf;
+	u64		ubuf_end;
+	unsigned int	nr_bvecs;
+	unsigned int	seg_shift;
+	struct bio_vec	bvec[];
 };
-
-void io_regbuf_ctx_init(struct io_ring_ctx *ctx);
-void io_regbuf_ctx_exit(struct io_ring_ctx *ctx);
 
 int io_buffer_validate(struct iovec *iov);
 struct page **io_pin_pages(unsigned long ubuf, unsigned long len, int *npages);
@@ -43,12 +34,15 @@ void io_regbuf_release(struct io_ring_ctx *ctx, struct io_mapped_ubuf *imu);
 int io_import_fixed(int ddir, struct iov_iter *iter,
 		    struct io_mapped_ubuf *imu, u64 buf_addr, size_t len);
 
-int __io_account_mem(struct user_struct *user, unsigned long nr_pages);
+/* regbuf_acct.c: the memlock charge of the ring's buffers */
+void io_regbuf_ctx_init(struct io_ring_ctx *ctx);
+void io_regbuf_ctx_exit(struct io_ring_ctx *ctx);
+int io_regbuf_account(struct io_ring_ctx *ctx, const struct io_mapped_ubuf *imu);
+void io_regbuf_unaccount(struct io_ring_ctx *ctx,
+			 const struct io_mapped_ubuf *imu);
 
-static inline void __io_unaccount_mem(struct user_struct *user,
-				      unsigned long nr_pages)
-{
-	atomic_long_sub(nr_pages, &user->locked_vm);
-}
+/* rsrc.c: the ring's memlock charge, in pages */
+int io_account_mem(struct io_ring_ctx *ctx, unsigned long nr_pages);
+void io_unaccount_mem(struct io_ring_ctx *ctx, unsigned long nr_pages);
 
 #endif

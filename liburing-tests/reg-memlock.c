@@ -2,21 +2,26 @@
 /*
  * Checks memlock accounting of registered buffers for a ring creator
  * without CAP_IPC_LOCK: RLIMIT_MEMLOCK is enforced to the page and a refused
- * registration charges nothing; a folio is charged once per ring at its full
- * size however many buffers pin it, and uncharged when the last one goes;
+ * registration charges nothing; a 4 KiB page is charged per pin, so a page
+ * mapped at many addresses cannot get past the limit; a huge page is charged
+ * once per ring at its full size however many buffers pin it, and stays
+ * charged until the last of them goes, whichever charged it first;
  * BUFFERS_UPDATE swaps charge and uncharge exactly; every ring charges its
- * own folios, so many buffers or many rings cannot get past the limit. VmPin
- * (the creator's pinned_vm) gives the exact charge at each step.
+ * own folios, so many buffers or many rings cannot get past the limit; and a
+ * ring cannot take more than 1024 pins per page of a huge page (on kernels
+ * with that bound; others SKIP that case). VmPin (the creator's pinned_vm)
+ * gives the exact charge at each step.
  *
  * Prerequisites: root, to drop to uid/gid 65534 in a child. The hugepage
  * cases need free 2 MiB hugepages (hugetlbfs at /dev/hugepages for the file
- * case) or THP in madvise or always mode; they SKIP without them.
+ * cases) or THP in madvise or always mode; they SKIP without them.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 
 #include "helpers.h"
@@ -29,6 +34,8 @@
 #define MANY_BUFS	72		/* buffers in one huge page */
 #define MAX_SLOTS	(MANY_BUFS + 2)
 #define NR_RINGS	4
+#define ALIASES		512		/* addresses one page is mapped at */
+#define PIN_BOUND	1024		/* pins per page of a huge page */
 
 /* The hugepage kinds a case can run on, allocated before dropping root. */
 enum huge {
@@ -51,6 +58,13 @@ static struct {
 static unsigned long hard_limit;
 static char *anon;		/* ANON_PAGES of 4 KiB pages */
 static char *fence_page;	/* the fence slot's buffer */
+
+/* One page mapped at consecutive addresses, ALIASES times. */
+static struct {
+	char *buf;
+	int status;
+	char reason[256];
+} alias_small, alias_huge;
 
 static int huge_ready(enum huge h)
 {
@@ -107,7 +121,8 @@ static int start_case(unsigned long limit)
  * post their tag first; tring_settle() waits for those tags, then replaces the
  * fence buffer by itself and waits for the old fence's tag, which is
  * posted only after the release work that posted the others has finished.
- * After it VmPin shows every release. The fence costs one page.
+ * After it VmPin shows every release. The fence costs one page, and one
+ * more while it replaces itself, which tring_settle() allows for.
  */
 struct tring {
 	struct io_uring ring;
@@ -185,6 +200,22 @@ static int tring_put(struct tring *t, unsigned int slot, void *base,
 	return T_EXIT_PASS;
 }
 
+/*
+ * Moves the soft memlock limit by @delta bytes, so that tring_settle() can
+ * replace the fence by itself at any limit: the new fence is charged
+ * before the old one goes.
+ */
+static int shift_limit(long delta)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_MEMLOCK, &rl)) {
+		t_diag("getrlimit(RLIMIT_MEMLOCK): %s", strerror(errno));
+		return T_EXIT_FAIL;
+	}
+	return t_set_memlock(rl.rlim_cur + delta, rl.rlim_max);
+}
+
 static int tring_settle(struct tring *t)
 {
 	__u64 old_fence;
@@ -195,12 +226,15 @@ static int tring_settle(struct tring *t)
 		return T_EXIT_FAIL;
 	t->nr_pending = 0;
 	old_fence = t->tag[t->nslots];
-	ret = tring_put(t, t->nslots, fence_page, T_PAGE);
+	ret = shift_limit(T_PAGE);
 	if (ret)
 		return ret;
+	ret = tring_put(t, t->nslots, fence_page, T_PAGE);
+	if (!ret)
+		ret = t_wait_tags(&t->ring, &old_fence, 1, T_WAIT_MS) ?
+		      T_EXIT_FAIL : T_EXIT_PASS;
 	t->nr_pending = 0;
-	return t_wait_tags(&t->ring, &old_fence, 1, T_WAIT_MS) ? T_EXIT_FAIL :
-								 T_EXIT_PASS;
+	return shift_limit(-T_PAGE) ?: ret;
 }
 
 /* Unregisters everything (synchronous) and closes the ring. */
@@ -338,8 +372,11 @@ out:
 
 /*
  * Buffers A (4 KiB at the start), B (8 KiB in the middle) and, by update,
- * C (the last 4 KiB) of one 2 MiB page, under a limit of exactly that page
- * and the fence: charged once, kept until the last of them goes.
+ * C (the last 4 KiB) of one 2 MiB page, under a limit of that page, the
+ * fence and one 4 KiB page: the huge page is charged once, by A. A is
+ * replaced by a 4 KiB page, which takes the limit's last page: B and C
+ * still pin the huge page, so it stays charged and one more 4 KiB page is
+ * refused. Only when the last of them goes is it uncharged.
  */
 static int test_same_page(enum huge h)
 {
@@ -353,7 +390,7 @@ static int test_same_page(enum huge h)
 
 	ret = huge_ready(h);
 	if (!ret)
-		ret = start_case(HUGE_PAGES + 1);
+		ret = start_case(HUGE_PAGES + 2);
 	if (!ret)
 		ret = tring_open(&t, iov, 2, 4);
 	if (ret)
@@ -364,21 +401,29 @@ static int test_same_page(enum huge h)
 	if (!ret)
 		ret = expect_pages(HUGE_PAGES + 1, "C added");
 	if (!ret)
-		ret = tring_expect_enomem(&t, 3, anon_at(0), T_PAGE,
+		ret = tring_swap_expect(&t, 0, anon_at(0), T_PAGE,
+					HUGE_PAGES + 2,
+					"A replaced by 4 KiB, B and C left");
+	if (!ret)
+		ret = tring_expect_enomem(&t, 3, anon_at(1), T_PAGE,
 					  "one more 4 KiB page at the limit");
 	if (!ret)
-		ret = tring_swap_expect(&t, 0, NULL, 0, HUGE_PAGES + 1,
-					"A dropped, B and C left");
-	if (!ret)
-		ret = tring_swap_expect(&t, 2, NULL, 0, HUGE_PAGES + 1,
+		ret = tring_swap_expect(&t, 2, NULL, 0, HUGE_PAGES + 2,
 					"C dropped, B left");
 	if (!ret)
-		ret = tring_swap_expect(&t, 1, NULL, 0, 1,
-					"B dropped, the fence left");
+		ret = tring_swap_expect(&t, 1, NULL, 0, 2,
+					"B dropped, the fence and 4 KiB left");
+	if (!ret)
+		ret = tring_put(&t, 3, anon_at(1), T_PAGE);
+	if (!ret)
+		ret = expect_pages(3, "one more 4 KiB page");
 	return tring_end_case(&t, ret);
 }
 
-/* Swaps in slot 0 of 4 KiB buffers overlapping by some pages or none. */
+/*
+ * Swaps in slot 0 of 4 KiB buffers overlapping by some pages or none: the
+ * new buffer is charged before the old one goes, every pin counts.
+ */
 static int test_swap_anon(void)
 {
 	struct tring t;
@@ -399,20 +444,19 @@ static int test_swap_anon(void)
 		ret = tring_swap_expect(&t, 0, anon_at(32), 8 * T_PAGE, 1 + 8,
 					"swapped for 32-39");
 
-	/* 32-48 would need 9 new pages, 32-47 exactly the 8 left */
+	/* 32-48 would need 17 more pages, 32-47 exactly the 16 left */
 	if (!ret)
-		ret = limit_pages(1 + 8 + 8);
+		ret = limit_pages(1 + 8 + 16);
 	if (!ret)
 		ret = tring_expect_enomem(&t, 0, anon_at(32), 17 * T_PAGE,
-					  "swap needing 9 pages with 8 left");
+					  "swap needing 17 pages with 16 left");
 	if (!ret)
 		ret = expect_pages(1 + 8, "after -ENOMEM");
 	if (ret)
 		goto out;
 	res = tring_set(&t, 0, anon_at(32), 16 * T_PAGE);
 	if (res) {
-		/* pages 32-39 are charged already */
-		t_diag("swap needing 8 pages with 8 left: %s, want 0",
+		t_diag("swap needing 16 pages with 16 left: %s, want 0",
 		       t_errname(res));
 		ret = T_EXIT_FAIL;
 		goto out;
@@ -423,6 +467,143 @@ static int test_swap_anon(void)
 	if (!ret)
 		ret = tring_swap_expect(&t, 0, NULL, 0, 1, "emptied");
 out:
+	return tring_end_case(&t, ret);
+}
+
+static int alias_ready(const char *what, int status, const char *reason)
+{
+	if (status == T_EXIT_SKIP)
+		return t_skip("%s: %s", what, reason);
+	return status;
+}
+
+/*
+ * One memfd page mapped at ALIASES consecutive addresses is ALIASES pins:
+ * under a limit of 16 pages it is refused with nothing charged, as on 6.1
+ * and mainline, 16 aliases fit, and two buffers of 8 aliases cost 16.
+ */
+static int test_alias_small(void)
+{
+	struct iovec iov[2] = {
+		{ alias_small.buf, 8 * T_PAGE },
+		{ alias_small.buf + 8 * T_PAGE, 8 * T_PAGE },
+	};
+	struct io_uring ring;
+	int ret, res;
+
+	ret = alias_ready("memfd aliases", alias_small.status,
+			  alias_small.reason);
+	if (!ret)
+		ret = start_case(16);
+	if (!ret)
+		ret = t_ring_setup(&ring);
+	if (ret)
+		return ret;
+	iov[0].iov_len = ALIASES * T_PAGE;
+	res = io_uring_register_buffers(&ring, iov, 1);
+	if (res != -ENOMEM) {
+		t_diag("one page %u times under a limit of 16 pages: %s, want -ENOMEM",
+		       ALIASES, t_errname(res));
+		ret = T_EXIT_FAIL;
+		goto out;
+	}
+	ret = expect_pages(0, "after -ENOMEM");
+	if (ret)
+		goto out;
+	iov[0].iov_len = 16 * T_PAGE;
+	res = io_uring_register_buffers(&ring, iov, 1);
+	if (!res)
+		ret = expect_pages(16, "one page 16 times");
+	if (!res)
+		res = io_uring_unregister_buffers(&ring);
+	iov[0].iov_len = 8 * T_PAGE;
+	if (!res && !ret)
+		res = io_uring_register_buffers(&ring, iov, 2);
+	if (!res && !ret)
+		ret = expect_pages(16, "one page 8 times in each of two buffers");
+	if (!res && !ret)
+		res = io_uring_unregister_buffers(&ring);
+	if (res) {
+		t_diag("one page 16 times under a limit of 16 pages: %s, want 0",
+		       t_errname(res));
+		ret = T_EXIT_FAIL;
+	}
+out:
+	io_uring_queue_exit(&ring);
+	return ret;
+}
+
+/* FOLL_PIN pins held system-wide, from /proc/vmstat. */
+static long foll_pins(void)
+{
+	long acquired = -1, released = -1, v;
+	char name[64];
+	FILE *f = fopen("/proc/vmstat", "r");
+
+	if (!f)
+		return -1;
+	while (fscanf(f, "%63s %ld", name, &v) == 2) {
+		if (!strcmp(name, "nr_foll_pin_acquired"))
+			acquired = v;
+		else if (!strcmp(name, "nr_foll_pin_released"))
+			released = v;
+	}
+	fclose(f);
+	return acquired < 0 || released < 0 ? -1 : acquired - released;
+}
+
+/*
+ * A 2 MiB hugetlbfs page mapped ALIASES times is 1 GiB of pins on it; two
+ * such buffers (2 * ALIASES == PIN_BOUND) take the ring to PIN_BOUND pins
+ * per page of it, and one
+ * more 4 KiB of it is refused with -ETOOMANYREFS, pinning and charging
+ * nothing. When the first buffer goes the page stays charged (the second
+ * pins it) and the 4 KiB buffer fits.
+ */
+static int test_pin_bound_huge(void)
+{
+	struct iovec iov[2] = {
+		{ alias_huge.buf, ALIASES * T_SZ_2M },
+		{ alias_huge.buf, ALIASES * T_SZ_2M },
+	};
+	struct tring t;
+	long pins;
+	int ret, res;
+
+	ret = alias_ready("hugetlbfs aliases", alias_huge.status,
+			  alias_huge.reason);
+	if (!ret)
+		ret = start_case(HUGE_PAGES + 1);
+	if (!ret)
+		ret = tring_open(&t, iov, 2, 3);
+	if (ret)
+		return ret;
+	ret = expect_pages(HUGE_PAGES + 1, "two buffers of 1 GiB in one page");
+	pins = foll_pins();
+	res = ret ? 0 : tring_set(&t, 2, alias_huge.buf + T_PAGE, T_PAGE);
+	if (!ret && !res) {
+		ret = t_skip("this kernel has no bound on a ring's pins per page");
+		return tring_end_case(&t, ret);
+	}
+	if (!ret && res != -ETOOMANYREFS) {
+		t_diag("4 KiB more of a page pinned %u times per 4 KiB: %s, want -ETOOMANYREFS",
+		       PIN_BOUND, t_errname(res));
+		ret = T_EXIT_FAIL;
+	}
+	if (!ret)
+		ret = expect_pages(HUGE_PAGES + 1, "after -ETOOMANYREFS");
+	if (!ret && foll_pins() != pins) {
+		t_diag("FOLL_PIN pins went from %ld to %ld on a refusal", pins,
+		       foll_pins());
+		ret = T_EXIT_FAIL;
+	}
+	if (!ret)
+		ret = tring_swap_expect(&t, 0, NULL, 0, HUGE_PAGES + 1,
+					"one 1 GiB buffer dropped");
+	if (!ret)
+		ret = tring_put(&t, 2, alias_huge.buf + T_PAGE, T_PAGE);
+	if (!ret)
+		ret = expect_pages(HUGE_PAGES + 1, "4 KiB more of it");
 	return tring_end_case(&t, ret);
 }
 
@@ -654,11 +835,13 @@ static int test_swap_thp(void)
 static const struct t_case cases[] = {
 	{ "limit: 63 and 64 pages register, 65 and 32 + 33 get -ENOMEM and charge nothing",
 	  test_limit },
-	{ "two buffers in one MAP_HUGETLB 2M page: charged once, until both go",
+	{ "one memfd page at 512 addresses: charged per pin, -ENOMEM over 16 pages",
+	  test_alias_small },
+	{ "three buffers in one MAP_HUGETLB 2M page: charged once, until the last goes",
 	  test_same_page_hugetlb },
-	{ "two buffers in one hugetlbfs file page: charged once, until both go",
+	{ "three buffers in one hugetlbfs file page: charged once, until the last goes",
 	  test_same_page_hugetlbfs },
-	{ "two buffers in one THP: charged once, until both go",
+	{ "three buffers in one THP: charged once, until the last goes",
 	  test_same_page_thp },
 	{ "update swaps of 4 KiB buffers charge and uncharge exactly",
 	  test_swap_anon },
@@ -677,6 +860,8 @@ static const struct t_case cases[] = {
 	  test_many_rings_hugetlbfs },
 	{ "one THP in 4 rings: charged per ring, 4th -ENOMEM",
 	  test_many_rings_thp },
+	{ "a 2M hugetlbfs page pinned 1024 times per 4K: more is -ETOOMANYREFS",
+	  test_pin_bound_huge },
 };
 
 /* Nobody can lower the soft limit later, but not raise the hard one. */
@@ -695,6 +880,35 @@ static int raise_hard_limit(void)
 	return t_set_memlock(NEED_LIMIT, NEED_LIMIT);
 }
 
+/*
+ * Maps one page of a shared file of type @m and @size bytes at ALIASES
+ * consecutive addresses.
+ */
+static int alias_map(enum t_mem m, size_t size, char **bufp)
+{
+	char *resv = t_reserve(ALIASES * size, size);
+	unsigned int i;
+	int fd, ret;
+
+	if (!resv)
+		return T_EXIT_FAIL;
+	ret = t_map_fixed(resv, size, m, PROT_READ | PROT_WRITE, &fd);
+	if (ret)
+		return ret;
+	for (i = 1; i < ALIASES; i++) {
+		if (mmap(resv + i * size, size, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED) {
+			t_diag("alias %u of a %s page: %s", i, t_mem_name(m),
+			       strerror(errno));
+			ret = T_EXIT_FAIL;
+			break;
+		}
+	}
+	close(fd);
+	*bufp = resv;
+	return ret;
+}
+
 /* Runs as root until the memory is in place, then as nobody. */
 static int child(void)
 {
@@ -706,6 +920,12 @@ static int child(void)
 		snprintf(huge[h].reason, sizeof(huge[h].reason), "%s",
 			 t_skip_reason());
 	}
+	alias_small.status = alias_map(T_MEM_MEMFD, T_PAGE, &alias_small.buf);
+	snprintf(alias_small.reason, sizeof(alias_small.reason), "%s",
+		 t_skip_reason());
+	alias_huge.status = alias_map(T_MEM_HUGETLBFS, T_SZ_2M, &alias_huge.buf);
+	snprintf(alias_huge.reason, sizeof(alias_huge.reason), "%s",
+		 t_skip_reason());
 	ret = t_alloc(T_MEM_ANON, ANON_PAGES * T_PAGE, &anon, NULL);
 	if (!ret)
 		ret = t_alloc(T_MEM_ANON, T_PAGE, &fence_page, NULL);

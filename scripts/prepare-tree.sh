@@ -3,7 +3,7 @@
 # Make a kernel source tree under build/tree/ ready for an out-of-tree build.
 #
 #   scripts/prepare-tree.sh base      Debian's 6.1, untouched
-#   scripts/prepare-tree.sh patched   6.1 + patches/series + io_uring/ files
+#   scripts/prepare-tree.sh patched   6.1 + git am of patches/series
 #   scripts/prepare-tree.sh mainline  Debian's 6.12, untouched
 #
 # Prints the tree's path. The 6.1 trees are git worktrees of one repository
@@ -72,13 +72,12 @@ patched_fingerprint() {
 		series_patches | while read -r p; do
 			echo "$p"; cat "$repo/patches/$p"
 		done
-		find "$repo/io_uring" -type f | sort | xargs -r sha256sum
 	} | sha256sum | cut -d' ' -f1
 }
 
 prepare_patched() {
 	local apply=$trees/.apply tree=$trees/patched stamp=$trees/patched.stamp
-	local fingerprint p head f
+	local fingerprint p head
 	prepare_base
 	fingerprint=$(patched_fingerprint)
 	if [[ -d $tree && -f $stamp && $(<"$stamp") == "$fingerprint" ]]; then
@@ -102,14 +101,10 @@ prepare_patched() {
 	head=$(git_tree "$apply" rev-parse HEAD)
 
 	[[ -d $tree ]] || git_tree "$trees/base" worktree add -q --detach "$tree" base
+	# A checkout rewrites only the files that differ, so make rebuilds
+	# only what the new series changed.
 	git_tree "$tree" checkout -q -f --detach "$head"
-	# Copy io_uring/ files only when they differ, so their mtimes (and
-	# the objects built from them) survive an unrelated series change.
-	git_tree "$tree" clean -q -fdx -- io_uring
-	for f in "$repo"/io_uring/*; do
-		[[ -f $f ]] || continue
-		cp -p "$f" "$tree/io_uring/"
-	done
+	git_tree "$tree" clean -q -fdx
 	echo "$fingerprint" > "$stamp"
 }
 

@@ -45,7 +45,6 @@ extern long unit_alloc_calls;
 void unit_fail_alloc_at(long nth);
 
 extern long unit_xa_loads;
-extern long unit_sort_calls;
 extern int unit_warnings;
 extern bool unit_warning_expected;	/* counted but not printed */
 extern int unit_mutex_errors;

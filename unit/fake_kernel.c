@@ -11,6 +11,9 @@
 #include <linux/mutex.h>
 #include <linux/xarray.h>
 #include <linux/sched/signal.h>
+#include <linux/io_uring_types.h>
+
+#include "../io_uring/regbuf.h"
 
 #include "fake.h"
 
@@ -22,7 +25,6 @@ long unit_pin_errno, unit_pin_short = -1;
 long unit_allocs, unit_alloc_calls;
 static long fail_alloc_call;
 long unit_xa_loads;
-long unit_sort_calls;
 int unit_warnings, unit_mutex_errors, unit_gup_misuse;
 bool unit_warning_expected;
 unsigned long unit_memlock_limit = ~0UL;
@@ -74,7 +76,6 @@ void unit_counters_reset(void)
 	unit_pin_calls = 0;
 	unit_unpin_calls = 0;
 	unit_xa_loads = 0;
-	unit_sort_calls = 0;
 	unit_warnings = 0;
 	unit_warning_expected = false;
 	unit_mutex_errors = 0;
@@ -374,4 +375,29 @@ void *unit_xa_find(struct xarray *xa, unsigned long *index)
 		return NULL;
 	*index = xa->slots[pos]->index;
 	return xa->slots[pos]->entry;
+}
+
+/* rsrc.c's memlock charge of a ring, as 6.1 has it */
+int io_account_mem(struct io_ring_ctx *ctx, unsigned long nr_pages)
+{
+	unsigned long limit = rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT;
+
+	if (ctx->user) {
+		long locked = atomic_long_read(&ctx->user->locked_vm);
+
+		if (nr_pages && locked + nr_pages > limit)
+			return -ENOMEM;
+		ctx->user->locked_vm.counter += nr_pages;
+	}
+	if (ctx->mm_account)
+		ctx->mm_account->pinned_vm.counter += nr_pages;
+	return 0;
+}
+
+void io_unaccount_mem(struct io_ring_ctx *ctx, unsigned long nr_pages)
+{
+	if (ctx->user)
+		ctx->user->locked_vm.counter -= nr_pages;
+	if (ctx->mm_account)
+		ctx->mm_account->pinned_vm.counter -= nr_pages;
 }

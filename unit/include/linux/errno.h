@@ -10,5 +10,6 @@
 #define EINVAL		22
 #define EOVERFLOW	75
 #define EOPNOTSUPP	95
+#define ETOOMANYREFS	109
 
 #endif

@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* Stub: only the struct io_ring_ctx fields that regbuf.c touches. */
+/* Stub: only the struct io_ring_ctx fields that regbuf touches. */
 #ifndef _UNIT_LINUX_IO_URING_TYPES_H
 #define _UNIT_LINUX_IO_URING_TYPES_H
 
-#include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/xarray.h>
 #include <linux/sched/user.h>
@@ -16,9 +15,7 @@ struct io_ring_ctx {
 	struct user_struct	*user;
 	struct mm_struct	*mm_account;
 	struct mutex		buf_acct_lock;
-	struct xarray		buf_acct_blocks;
-	struct xarray		buf_acct_large;
-	struct list_head	buf_acct_unindexed;
+	struct xarray		buf_large_pins;
 };
 
 #endif
