@@ -5,6 +5,8 @@
 #                           running our tests and liburing's (subset)
 #   make patches            regenerate patches/ after editing io_uring/
 #                           (scripts/series.sh has the workflow)
+#   make bisect             apply patches/ one by one on pristine 6.1:
+#                           checkpatch --strict and compile at each step
 #   make check BASE=1       the same suites on the unpatched 6.1 kernel
 #   make check-full         as check, with liburing's whole test suite
 #   make vm-run CMD='...'   run a command in the guest (KERNEL=, FLAVOUR=)
@@ -39,7 +41,7 @@ PEER_EXPECT := $(REPO)/liburing-tests/peer-expectations.txt
 PEER_SUBSET := $(REPO)/liburing-tests/peer-subset.txt
 
 .PHONY: all check check-full bench deps kernel tests peer unit vm-run print-kernel clean \
-	patches series-check
+	patches series-check bisect
 
 all: check
 
@@ -53,6 +55,9 @@ series-check:
 
 patches: deps
 	@scripts/series.sh export
+
+bisect: deps
+	@scripts/bisect-series.sh
 
 # The kernel build is incremental: both scripts return quickly when
 # nothing changed, so they always run.

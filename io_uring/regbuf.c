@@ -39,18 +39,47 @@ static void regbuf_unpin(const struct io_mapped_ubuf *imu);
 
 int io_buffer_validate(struct iovec *iov)
 {
-	unsigned long end;
+	unsigned long tmp, acct_len = iov->iov_len + (PAGE_SIZE - 1);
 
-	/* an empty slot, BUFFERS_UPDATE may fill it later */
+	/*
+	 * Don't impose further limits on the size and buffer
+	 * constraints here, we'll -EINVAL later when IO is
+	 * submitted if they are wrong.
+	 */
 	if (!iov->iov_base)
 		return iov->iov_len ? -EFAULT : 0;
-	if (!iov->iov_len || iov->iov_len > SZ_1G)
+	if (!iov->iov_len)
 		return -EFAULT;
-	/* the pinned range is rounded up to whole pages and must not wrap */
-	if (check_add_overflow((unsigned long)iov->iov_base,
-			       iov->iov_len + PAGE_SIZE - 1, &end))
+
+	/* arbitrary limit, but we need something */
+	if (iov->iov_len > SZ_1G)
+		return -EFAULT;
+
+	if (check_add_overflow((unsigned long)iov->iov_base, acct_len, &tmp))
 		return -EOVERFLOW;
+
 	return 0;
+}
+
+/* Pins for provided buffer rings (kbuf.c), in a page array of their own. */
+struct page **io_pin_pages(unsigned long ubuf, unsigned long len, int *npages)
+{
+	unsigned long nr_pages;
+	struct page **pages;
+	int ret;
+
+	if (!regbuf_nr_pages(ubuf, len, &nr_pages))
+		return ERR_PTR(-EOVERFLOW);
+	pages = kvmalloc_array(nr_pages, sizeof(*pages), GFP_KERNEL_ACCOUNT);
+	if (!pages)
+		return ERR_PTR(-ENOMEM);
+	ret = regbuf_pin_pages(ubuf, nr_pages, pages);
+	if (ret) {
+		kvfree(pages);
+		return ERR_PTR(ret);
+	}
+	*npages = nr_pages;
+	return pages;
 }
 
 /*
@@ -156,27 +185,6 @@ int io_import_fixed(int ddir, struct iov_iter *iter,
 	iov_iter_bvec(iter, ddir, imu->bvec + first, nr_segs, len);
 	iter->iov_offset = buf_addr - seg_start;
 	return 0;
-}
-
-/* Pins for provided buffer rings (kbuf.c), in a page array of their own. */
-struct page **io_pin_pages(unsigned long ubuf, unsigned long len, int *npages)
-{
-	unsigned long nr_pages;
-	struct page **pages;
-	int ret;
-
-	if (!regbuf_nr_pages(ubuf, len, &nr_pages))
-		return ERR_PTR(-EOVERFLOW);
-	pages = kvmalloc_array(nr_pages, sizeof(*pages), GFP_KERNEL_ACCOUNT);
-	if (!pages)
-		return ERR_PTR(-ENOMEM);
-	ret = regbuf_pin_pages(ubuf, nr_pages, pages);
-	if (ret) {
-		kvfree(pages);
-		return ERR_PTR(ret);
-	}
-	*npages = nr_pages;
-	return pages;
 }
 
 /* Pages that [@ubuf, @ubuf + @len) touches; false if the range wraps. */
@@ -329,9 +337,9 @@ static void regbuf_unpin(const struct io_mapped_ubuf *imu)
 
 	for (i = 0; i < imu->nr_bvecs; i++) {
 		const struct bio_vec *bv = &imu->bvec[i];
+		unsigned int nr = DIV_ROUND_UP(bv->bv_offset + bv->bv_len,
+					       PAGE_SIZE);
 
-		unpin_user_page_range_dirty_lock(bv->bv_page,
-				DIV_ROUND_UP(bv->bv_offset + bv->bv_len,
-					     PAGE_SIZE), false);
+		unpin_user_page_range_dirty_lock(bv->bv_page, nr, false);
 	}
 }

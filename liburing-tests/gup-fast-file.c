@@ -4,7 +4,10 @@
  * writable in the page tables, so gup-fast could take it) is still refused
  * for registration with -EOPNOTSUPP, and, through CONFIG_GUP_TEST, that the
  * gup-fast path alone refuses it for FOLL_LONGTERM | FOLL_WRITE while it
- * pins an anonymous page.
+ * pins an anonymous page, and that the flags 6.1's ib_umem_get() passes for
+ * a read-only RDMA MR (FOLL_FORCE | FOLL_WRITE | FOLL_LONGTERM) still pin
+ * such a page in both paths, as they do on stock 6.1 and as mainline pins
+ * the same MR.
  *
  * Prerequisites: root; cwd on ext4. The gup_test case needs a 6.1 kernel with
  * CONFIG_GUP_TEST and debugfs at /sys/kernel/debug, else it SKIPs.
@@ -43,6 +46,7 @@ struct gup_test_61 {
 
 /* FOLL_* values of Linux 6.1 include/linux/mm.h (they moved in later kernels). */
 #define FOLL_WRITE	0x01
+#define FOLL_FORCE	0x10
 #define FOLL_LONGTERM	0x10000
 #define FOLL_FAST_ONLY	0x80000
 
@@ -232,6 +236,47 @@ out:
 	return ret;
 }
 
+/*
+ * 6.1's ib_umem_get(), siw, videobuf2 and etnaviv pin read-only uses with
+ * FOLL_FORCE | FOLL_WRITE | FOLL_LONGTERM; a read-only MR over a writable
+ * MAP_SHARED ext4 mapping works on stock 6.1 and on mainline, so it must
+ * keep working: through the slow path (an untouched page), through
+ * gup-fast (a written one), and through both.
+ */
+static int test_gup_test_force_read_only(void)
+{
+	const unsigned int ro_mr = FOLL_FORCE | FOLL_WRITE | FOLL_LONGTERM;
+	struct utsname uts;
+	char *file = NULL;
+	int fd, ret;
+
+	if (uname(&uts) || strncmp(uts.release, "6.1.", 4))
+		return t_skip("FOLL_* values are those of 6.1; kernel is %s",
+			      uts.release);
+	fd = open(GUP_TEST_PATH, O_RDWR);
+	if (fd < 0)
+		return t_skip("no %s (CONFIG_GUP_TEST off or debugfs not mounted)",
+			      GUP_TEST_PATH);
+	ret = t_alloc(T_MEM_EXT4_SHARED, 3 * T_PAGE, &file, NULL);
+	if (!ret)
+		ret = expect_pinned(fd, PIN_LONGTERM_BENCHMARK, file,
+				    FOLL_FORCE | FOLL_WRITE, 1,
+				    "slow long-term forced pin of an untouched MAP_SHARED ext4 page");
+	if (!ret) {
+		dirty_pages(file + T_PAGE, T_PAGE);
+		ret = expect_pinned(fd, PIN_FAST_BENCHMARK, file + T_PAGE,
+				    ro_mr | FOLL_FAST_ONLY, 1,
+				    "gup-fast long-term forced pin of a written MAP_SHARED ext4 page");
+	}
+	if (!ret)
+		ret = expect_pinned(fd, PIN_FAST_BENCHMARK, file + 2 * T_PAGE,
+				    ro_mr, 1,
+				    "long-term forced pin of an untouched MAP_SHARED ext4 page");
+	t_unreserve(file, 3 * T_PAGE);
+	close(fd);
+	return ret;
+}
+
 int main(void)
 {
 	static const struct t_case cases[] = {
@@ -241,6 +286,7 @@ int main(void)
 		{ "test_middle_buffers", test_middle_buffers },
 		{ "test_last_buffers2", test_last_buffers2 },
 		{ "test_gup_test_fast_only", test_gup_test_fast_only },
+		{ "test_gup_test_force_read_only", test_gup_test_force_read_only },
 	};
 
 	return t_run_cases(cases, T_ARRAY_SIZE(cases));

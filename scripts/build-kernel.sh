@@ -2,19 +2,24 @@
 # SPDX-License-Identifier: GPL-2.0
 # Configure and build a guest kernel out of tree.
 #
-#   scripts/build-kernel.sh SOURCE_TREE OUTPUT_DIR debug|production
+#   scripts/build-kernel.sh SOURCE_TREE OUTPUT_DIR debug|production [TARGET...]
+#
+# TARGETs are make targets (default bzImage), e.g. mm/ io_uring/ to compile
+# only those directories, as the bisect check does.
 #
 # The config is tinyconfig + kvm_guest.config + kernel/regbuf.config +
 # kernel/VERSION.config (options spelled differently in 6.1 and 6.12) (+
 # kernel/debug.config for the debug flavour), then olddefconfig. The build
 # fails if any option the fragments ask for did not survive. Uses ccache
-# when installed. Prints the bzImage path on success.
+# when installed. Prints the bzImage path on success when building it.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 src=$(realpath "${1:?usage: build-kernel.sh SOURCE_TREE OUTPUT_DIR debug|production}")
 out=$(realpath -m "${2:?usage}")
 flavour=${3:?usage}
+targets=("${@:4}")
+((${#targets[@]})) || targets=(bzImage)
 
 fragments=("$repo/kernel/regbuf.config")
 version=$(make -s -C "$src" kernelversion | cut -d. -f1,2)
@@ -60,6 +65,6 @@ if [[ ! -f $out/.config || $(cat "$out/.regbuf-config" 2>/dev/null) != "$fingerp
 	echo "$fingerprint" > "$out/.regbuf-config"
 fi
 
-echo "build-kernel: building $flavour kernel from ${src#"$repo"/}" >&2
-"${kmake[@]}" bzImage >&2
-echo "$out/arch/x86/boot/bzImage"
+echo "build-kernel: building ${targets[*]} ($flavour) from ${src#"$repo"/}" >&2
+"${kmake[@]}" "${targets[@]}" >&2
+[[ ${targets[*]} != bzImage ]] || echo "$out/arch/x86/boot/bzImage"

@@ -15,7 +15,7 @@ packages=(
 	build-essential bc bison flex libelf-dev libssl-dev cpio kmod rsync
 	xz-utils python3 git ccache
 	qemu-system-x86 e2fsprogs busybox-static iproute2 util-linux
-	liburing-dev fio dpkg-dev
+	liburing-dev fio dpkg-dev python3-ply python3-git
 )
 [[ ${1:-} == --bench ]] && packages+=(gnuplot-nox)
 

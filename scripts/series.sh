@@ -15,7 +15,9 @@
 # other change is made in build/tree/series, committed there (git commit
 # --fixup=<commit> and git rebase --autosquash base), then exported.
 # `export` without a checkout made since patches/ last changed starts with
-# one, so `make patches` after editing io_uring/ is all it takes.
+# one, so `make patches` after editing io_uring/ is all it takes. Commits
+# made in build/tree/series are exported as long as no patch was edited
+# by hand since the checkout.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -32,8 +34,10 @@ series_patches() {
 	sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$repo/patches/series"
 }
 
+# What a checkout is made from; the cover letter's prose is not part of it.
 patches_hash() {
-	cat "$repo/patches/series" "$repo"/patches/*.patch | sha256sum | cut -d' ' -f1
+	series_patches | while read -r p; do cat "$repo/patches/$p"; done |
+		sha256sum | cut -d' ' -f1
 }
 
 checkout() {
@@ -52,7 +56,12 @@ checkout() {
 			exit 1
 		fi
 	done < <(series_patches)
-	patches_hash > "$stamp"
+	write_stamp
+}
+
+# The patches a checkout was made from, and the commit it left HEAD at.
+write_stamp() {
+	{ patches_hash; git_tree rev-parse HEAD; } > "$stamp"
 }
 
 # Folds the repo's copy of each io_uring/ file into the last commit of the
@@ -83,7 +92,7 @@ refresh_cover() {
 	n=$(git_tree rev-list --count base..HEAD)
 	tmp=$(mktemp)
 	sed -n '1,/^regbuf developers (/p' "$cover" | sed '$d' |
-		sed "s|^Subject: \[PATCH [0-9]*/[0-9]*\]|Subject: [PATCH 00/$n]|" > "$tmp"
+		sed "s|^Subject: \[PATCH[^]]*\]|Subject: [PATCH v2 00/$n]|" > "$tmp"
 	{
 		git_tree shortlog -w72,2,4 base..HEAD
 		git_tree diff --stat=72 --summary base HEAD
@@ -93,18 +102,26 @@ refresh_cover() {
 
 export_patches() {
 	local p
-	if [[ ! -d $tree || ! -f $stamp || $(<"$stamp") != "$(patches_hash)" ]]; then
+	if [[ ! -d $tree || ! -f $stamp ||
+		$(head -1 "$stamp") != "$(patches_hash)" ]]; then
+		if [[ -d $tree && -f $stamp &&
+			$(git_tree rev-parse HEAD) != "$(sed -n 2p "$stamp")" ]]; then
+			echo "series: patches/ changed, and build/tree/series has commits" \
+				"not exported; export or drop them first" >&2
+			exit 1
+		fi
 		checkout
 	fi
 	fold_io_uring
 	find "$repo/patches" -name '[0-9][0-9][0-9][0-9]-*.patch' \
 		! -name '0000-cover-letter.patch' -delete
 	git_tree format-patch -q --zero-commit --no-signature --numbered \
+		--subject-prefix="PATCH v2" \
 		-o "$repo/patches" base..HEAD
 	(cd "$repo/patches" && ls [0-9][0-9][0-9][0-9]-*.patch |
 		grep -v '^0000-' > series)
 	refresh_cover
-	patches_hash > "$stamp"
+	write_stamp
 	echo "series: wrote $(wc -l < "$repo/patches/series") patches" >&2
 }
 

@@ -17,6 +17,10 @@
 #   --env NAME         pass host variable NAME into the guest (repeatable)
 #   --interactive      connect the guest command to this terminal
 #   --kvm              use KVM instead of TCG (hangs on some hosts: opt-in)
+#   --icount           single-threaded TCG with -icount shift=0,sleep=off:
+#                      the guest clock counts executed instructions (1 ns
+#                      each) and skips idle time, so a timing inside the
+#                      guest no longer moves with the host's load or speed
 #
 # The guest (vm/guest-init.sh) mounts the usual filesystems, brings up lo,
 # makes an ext4 scratch filesystem on a ramdisk and runs COMMAND with that
@@ -30,7 +34,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 kernel= results= timeout=3600 mem=6G cpus=2 hugepages=600 gigantic=1
 accel=tcg,thread=multi interactive=
-envs=()
+envs=() icount=()
 while (($#)); do
 	case $1 in
 	--kernel) kernel=$2; shift 2 ;;
@@ -42,6 +46,7 @@ while (($#)); do
 	--gigantic) gigantic=$2; shift 2 ;;
 	--env) envs+=("$2"); shift 2 ;;
 	--kvm) accel=kvm; shift ;;
+	--icount) accel=tcg,thread=single; icount=(-icount shift=0,sleep=off); shift ;;
 	--interactive) interactive=1; shift ;;
 	--) shift; break ;;
 	*) echo "vm/run.sh: unknown option $1" >&2; exit 2 ;;
@@ -91,7 +96,7 @@ cmdline=(
 )
 
 qemu=(
-	qemu-system-x86_64 -accel "$accel" -cpu max -smp "$cpus" -m "$mem"
+	qemu-system-x86_64 -accel "$accel" "${icount[@]}" -cpu max -smp "$cpus" -m "$mem"
 	-nodefaults -no-reboot -display none -vga none
 	-kernel "$kernel" -append "${cmdline[*]}"
 	-fsdev local,id=root,path=/,security_model=none,readonly=on,multidevs=remap
