@@ -86,7 +86,9 @@ define run_suites
 		$(REPO)/liburing-tests/runtests.sh --timeout $(TEST_TIMEOUT) \
 		--suite regbuf $(OUR_TESTS) \
 		--suite fio $(REPO)/fio-jobs/verify-fixedbufs.sh \
-		--suite liburing-2.3 --expect $(PEER_EXPECT) $(1)
+		$(REPO)/fio-jobs/verify-devices.sh \
+		--suite liburing-2.3 --expect $(PEER_EXPECT) \
+		--args $(REPO)/liburing-tests/peer-args.txt $(1)
 endef
 
 check: series-check unit kernel tests peer
@@ -97,7 +99,7 @@ check-full: series-check unit kernel tests peer
 
 # bench/bench.sh reads these from the environment; see its header.
 KERNELS ?= base patched mainline
-export KERNELS BENCH_ROUNDS BENCH_QUICK BENCH_REPS BENCH_PAUSE_MS BENCH_FIO BENCH_TIMEOUT
+export KERNELS BENCH_ROUNDS BENCH_QUICK BENCH_REPS BENCH_PAUSE_MS BENCH_FIO BENCH_ICOUNT BENCH_TIMEOUT
 bench:
 	@scripts/install-deps.sh --bench
 	@bench/bench.sh

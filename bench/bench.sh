@@ -11,15 +11,21 @@
 #                mainline"): base = Debian's 6.1, patched = 6.1 +
 #                patches/series, mainline = Debian's 6.12
 #   BENCH_QUICK  1: regcost's quick preset (the report's target rows only,
-#                same 9 repetitions) and no fio
+#                same 9 repetitions), no fio, 2 wall-clock rounds: the
+#                targets' verdicts (from icount) stay, the sweeps, the
+#                plots and the fio comparison go
 #   BENCH_REPS   repetitions per regcost row (default: regcost's own)
 #   BENCH_PAUSE_MS  regcost's pause before each timed register (default:
 #                regcost's own, 200 ms; 0 times them back to back)
 #   BENCH_FIO    0: leave out the fio throughput jobs
-#   BENCH_ROUNDS boots of each kernel for regcost (default 2), interleaved
-#                base, patched, mainline, base, ...; the report takes each
-#                row's best over all rounds, which evens out the boot-to-boot
-#                noise of an emulated machine. fio runs in the first round.
+#   BENCH_ROUNDS wall-clock boots of each kernel (default 3), interleaved
+#                base, patched, mainline, base, ...: regcost, then fio; the
+#                report gives each ratio's median over the rounds and its
+#                range over all pairs of them
+#   BENCH_ICOUNT 0: no icount boot. By default each kernel boots once more
+#                under qemu -icount (vm/run.sh --icount), whose clock counts
+#                instructions, for regcost alone: the targets are decided
+#                on that figure, which does not move with the host
 #   BENCH_TIMEOUT  seconds one kernel's guest run may take (default 1800)
 set -euo pipefail
 
@@ -29,14 +35,16 @@ read -r -a kernels <<< "${KERNELS:-base patched mainline}"
 vm_timeout=${BENCH_TIMEOUT:-1800}
 
 regcost_args=()
+rounds=${BENCH_ROUNDS:-3}
 if [[ ${BENCH_QUICK:-} == 1 ]]; then
 	regcost_args+=(-q)
 	export BENCH_FIO=0
+	rounds=${BENCH_ROUNDS:-2}
 fi
 [[ -n ${BENCH_REPS:-} ]] && regcost_args+=(-r "$BENCH_REPS")
 [[ -n ${BENCH_PAUSE_MS:-} ]] && regcost_args+=(-p "$BENCH_PAUSE_MS")
 export BENCH_FIO=${BENCH_FIO:-1}
-rounds=${BENCH_ROUNDS:-2}
+icount=${BENCH_ICOUNT:-1}
 
 for k in "${kernels[@]}"; do
 	case $k in
@@ -74,25 +82,40 @@ for k in "${kernels[@]}"; do
 	echo "${source[$k]}" > "$out/$k/source.txt"
 done
 
+# One guest run: boot kernel $1 with vm/run.sh options $3..., results in
+# $out/$1/$2.
+guest_run() {
+	local k=$1 dir=$2
+	shift 2
+	if ! "$repo/vm/run.sh" "$@" \
+		--kernel "$repo/build/kernel/$k-production/arch/x86/boot/bzImage" \
+		--timeout "$vm_timeout" --results "$out/$k/$dir" \
+		--env BENCH_FIO -- \
+		"$repo/bench/guest-bench.sh" "$out/regcost" "${regcost_args[@]}"; then
+		echo "bench: the $k run failed; its logs are in" \
+			"${out#"$repo"/}/$k/$dir/" >&2
+		exit 1
+	fi
+}
+
+total=$((rounds * n + (icount ? n : 0)))
 run=0
 for ((round = 1; round <= rounds; round++)); do
 	for k in "${kernels[@]}"; do
 		run=$((run + 1))
-		fio=0
-		((round == 1)) && fio=$BENCH_FIO
-		step "run $run/$((rounds * n)): $k kernel, round $round/$rounds (regcost${regcost_args[*]:+ ${regcost_args[*]}}$(
-			((fio)) && echo ', then fio'))"
-		if ! BENCH_FIO=$fio "$repo/vm/run.sh" \
-			--kernel "$repo/build/kernel/$k-production/arch/x86/boot/bzImage" \
-			--timeout "$vm_timeout" --results "$out/$k/round$round" \
-			--env BENCH_FIO -- \
-			"$repo/bench/guest-bench.sh" "$out/regcost" "${regcost_args[@]}"; then
-			echo "bench: the $k run failed; its logs are in" \
-				"${out#"$repo"/}/$k/round$round/" >&2
-			exit 1
-		fi
+		step "run $run/$total: $k kernel, wall-clock round $round/$rounds" \
+			"(regcost${regcost_args[*]:+ ${regcost_args[*]}}$(
+			((BENCH_FIO)) && echo ', then fio'))"
+		guest_run "$k" "round$round"
 	done
 done
+if ((icount)); then
+	for k in "${kernels[@]}"; do
+		run=$((run + 1))
+		step "run $run/$total: $k kernel under icount (regcost)"
+		BENCH_FIO=0 guest_run "$k" icount --icount
+	done
+fi
 
 step "report"
 "$repo/bench/report.py" "$out" "${kernels[@]}"

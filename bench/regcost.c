@@ -85,6 +85,12 @@ struct scenario {
 	enum mem mem;
 	size_t sizes[MAX_LIST];
 	unsigned int nbufs[MAX_LIST];
+	/*
+	 * Times IORING_REGISTER_BUFFERS_UPDATE of one slot of a sparse table
+	 * instead: "register" is replacing the slot's buffer by another one
+	 * (the total split in two), "unregister" is emptying the slot.
+	 */
+	bool update;
 };
 
 #define SWEEP_4K	{ MIB, 4 * MIB, 16 * MIB, 64 * MIB, 256 * MIB, GIB }
@@ -93,45 +99,50 @@ struct scenario {
 
 static const struct scenario scenarios[] = {
 	{ "anon4k-sweep", "anon 4 KiB pages, one buffer of 1 MiB .. 1 GiB",
-	  MEM_ANON4K, SWEEP_4K, { 1 } },
+	  MEM_ANON4K, SWEEP_4K, { 1 }, false },
 	{ "thp-sweep", "THP, one buffer of 4 MiB .. 1 GiB",
-	  MEM_THP, SWEEP_2M, { 1 } },
+	  MEM_THP, SWEEP_2M, { 1 }, false },
 	{ "hugetlb2m-sweep", "2 MiB hugetlb, one buffer of 4 MiB .. 1 GiB",
-	  MEM_HUGETLB2M, SWEEP_2M, { 1 } },
+	  MEM_HUGETLB2M, SWEEP_2M, { 1 }, false },
 	{ "memfd-sweep", "memfd (shmem), one buffer of 1 MiB .. 1 GiB",
-	  MEM_MEMFD, SWEEP_4K, { 1 } },
+	  MEM_MEMFD, SWEEP_4K, { 1 }, false },
 	{ "anon4k-split", "256 MiB of anon 4 KiB pages in 1 .. 1024 buffers",
-	  MEM_ANON4K, { 256 * MIB }, SPLIT },
+	  MEM_ANON4K, { 256 * MIB }, SPLIT, false },
 	{ "thp-split", "256 MiB of THP in 1 .. 1024 buffers",
-	  MEM_THP, { 256 * MIB }, SPLIT },
+	  MEM_THP, { 256 * MIB }, SPLIT, false },
 	{ "hugetlb2m-split", "256 MiB of 2 MiB hugetlb in 1 .. 1024 buffers",
-	  MEM_HUGETLB2M, { 256 * MIB }, SPLIT },
+	  MEM_HUGETLB2M, { 256 * MIB }, SPLIT, false },
 	{ "memfd-split", "256 MiB of memfd in 1 .. 1024 buffers",
-	  MEM_MEMFD, { 256 * MIB }, SPLIT },
+	  MEM_MEMFD, { 256 * MIB }, SPLIT, false },
 	{ "hugetlb2m-x256", "256 buffers of 2 MiB hugetlb each (512 MiB)",
-	  MEM_HUGETLB2M, { 512 * MIB }, { 256 } },
+	  MEM_HUGETLB2M, { 512 * MIB }, { 256 }, false },
 	{ "hugetlb2m-x512", "512 buffers of 2 MiB hugetlb each (1 GiB)",
-	  MEM_HUGETLB2M, { GIB }, { 512 } },
+	  MEM_HUGETLB2M, { GIB }, { 512 }, false },
 	{ "hugetlb2m-256m", "one 256 MiB buffer of 2 MiB hugetlb",
-	  MEM_HUGETLB2M, { 256 * MIB }, { 1 } },
+	  MEM_HUGETLB2M, { 256 * MIB }, { 1 }, false },
 	{ "thp-256m", "one 256 MiB buffer of THP",
-	  MEM_THP, { 256 * MIB }, { 1 } },
+	  MEM_THP, { 256 * MIB }, { 1 }, false },
 	{ "anon4k-x1024", "256 MiB of anon 4 KiB pages in 1024 buffers",
-	  MEM_ANON4K, { 256 * MIB }, { 1024 } },
+	  MEM_ANON4K, { 256 * MIB }, { 1024 }, false },
 	{ "memfd-256m", "one 256 MiB buffer of memfd",
-	  MEM_MEMFD, { 256 * MIB }, { 1 } },
+	  MEM_MEMFD, { 256 * MIB }, { 1 }, false },
+	{ "anon4k-4k", "one 4 KiB buffer: a call's fixed cost",
+	  MEM_ANON4K, { 4096 }, { 1 }, false },
+	{ "anon4k-update", "BUFFERS_UPDATE of one slot, 4 KiB buffers",
+	  MEM_ANON4K, { 8192 }, { 2 }, true },
 };
 
 /* The named scenarios of the report are rows of the sweeps and splits. */
 static const char *const preset_default[] = {
 	"anon4k-sweep", "thp-sweep", "hugetlb2m-sweep", "memfd-sweep",
 	"anon4k-split", "thp-split", "hugetlb2m-split", "memfd-split",
-	"hugetlb2m-x256", "hugetlb2m-x512", NULL,
+	"hugetlb2m-x256", "hugetlb2m-x512", "anon4k-4k", "anon4k-update", NULL,
 };
 
 static const char *const preset_quick[] = {
 	"hugetlb2m-256m", "thp-256m", "hugetlb2m-x256", "hugetlb2m-x512",
-	"anon4k-sweep", "anon4k-x1024", "memfd-256m", NULL,
+	"anon4k-sweep", "anon4k-x1024", "memfd-256m", "anon4k-4k",
+	"anon4k-update", NULL,
 };
 
 struct times {
@@ -143,6 +154,7 @@ struct result {
 	enum mem mem;
 	size_t total;
 	unsigned int nbufs;
+	bool update;
 	unsigned int reps;
 	struct times reg, unreg, sum;
 	long bvecs;		/* segments over all buffers, -1 if not shown */
@@ -505,6 +517,55 @@ static long count_bvecs(unsigned int nbufs)
 	return sum;
 }
 
+/* One timed BUFFERS_UPDATE of slot 0 to iov (empty if NULL), in ns. */
+static int timed_update(const struct result *r, const struct iovec *iov,
+			uint64_t *ns)
+{
+	struct iovec none = { NULL, 0 };
+	uint64_t t0;
+	int ret;
+
+	pause_before_register();
+	t0 = now_ns();
+	ret = t_update(&g.ring, 0, iov ? iov : &none, 0);
+	*ns = now_ns() - t0;
+	return ret ? register_fail(r, "IORING_REGISTER_BUFFERS_UPDATE", ret) : 0;
+}
+
+/*
+ * Slot 0 of a sparse table gets iov[0]; each repetition replaces it by
+ * iov[1] (timed as "register"), empties it (timed as "unregister") and
+ * puts iov[0] back (untimed).
+ */
+static int measure_update(struct result *r, const struct iovec *iov)
+{
+	static uint64_t reg[MAX_REPS], unreg[MAX_REPS], sum[MAX_REPS];
+	uint64_t untimed;
+	unsigned int i;
+	int ret;
+
+	ret = io_uring_register_buffers_sparse(&g.ring, 1);
+	if (ret)
+		return register_fail(r, "io_uring_register_buffers_sparse", ret);
+	ret = timed_update(r, &iov[0], &untimed);
+	r->bvecs = count_bvecs(1);
+	for (i = 0; !ret && i < r->reps; i++) {
+		ret = timed_update(r, &iov[1], &reg[i]);
+		if (!ret)
+			ret = timed_update(r, NULL, &unreg[i]);
+		if (!ret)
+			ret = t_update(&g.ring, 0, &iov[0], 0);
+		sum[i] = reg[i] + unreg[i];
+	}
+	io_uring_unregister_buffers(&g.ring);
+	if (ret)
+		return ret;
+	r->reg = summarize(reg, r->reps);
+	r->unreg = summarize(unreg, r->reps);
+	r->sum = summarize(sum, r->reps);
+	return T_EXIT_PASS;
+}
+
 static int measure(struct result *r, const struct iovec *iov)
 {
 	static uint64_t reg[MAX_REPS], unreg[MAX_REPS], sum[MAX_REPS];
@@ -588,12 +649,12 @@ static void print_row(const struct result *r)
 /* ---- rows ---- */
 
 static int run_row(const char *scenario, enum mem m, size_t total,
-		   unsigned int nbufs)
+		   unsigned int nbufs, bool update)
 {
 	static struct iovec iov[MAX_BUFS];
 	struct result r = {
 		.scenario = scenario, .mem = m, .total = total, .nbufs = nbufs,
-		.reps = g.reps,
+		.update = update, .reps = g.reps,
 	};
 	struct region region = { .len = total };
 	struct snapshot before;
@@ -632,7 +693,7 @@ static int run_row(const char *scenario, enum mem m, size_t total,
 		iov[i].iov_base = region.buf + i * each;
 		iov[i].iov_len = each;
 	}
-	ret = measure(&r, iov);
+	ret = update ? measure_update(&r, iov) : measure(&r, iov);
 	unmap_region(&region);
 	if (ret)
 		return ret;
@@ -648,7 +709,8 @@ static int run_scenario(const struct scenario *s)
 
 	for (i = 0; i < MAX_LIST && s->sizes[i]; i++) {
 		for (j = 0; j < MAX_LIST && s->nbufs[j]; j++) {
-			ret = run_row(s->name, s->mem, s->sizes[i], s->nbufs[j]);
+			ret = run_row(s->name, s->mem, s->sizes[i], s->nbufs[j],
+				      s->update);
 			if (ret)
 				return ret;
 		}
@@ -799,7 +861,8 @@ int main(int argc, char *argv[])
 		for (i = 0; !ret && i < nr_mems; i++)
 			for (j = 0; !ret && j < nr_sizes; j++)
 				for (k = 0; !ret && k < nr_nbufs; k++)
-					ret = run_row("custom", mems[i], sizes[j], nbufs[k]);
+					ret = run_row("custom", mems[i], sizes[j], nbufs[k],
+						      false);
 	} else {
 		ret = run_preset(preset_default);
 	}

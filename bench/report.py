@@ -5,21 +5,31 @@
     bench/report.py BENCHDIR KERNEL...
 
 BENCHDIR holds one directory per kernel (base, patched, mainline) with
-source.txt and one roundN/ directory per boot, as bench/guest-bench.sh left
-it: regcost.tsv, env.txt and, in round1/, fio.json (optional). Each row's
-figure is its best over all rounds. Writes BENCHDIR/report.md, BENCHDIR/*.png (when gnuplot is
-installed) and prints the summary (performance targets and the rows they
-are read from) on stdout. Exit status 1 when a kernel's results are missing.
+source.txt, one roundN/ directory per wall-clock boot and, when the run had
+one, icount/ (a boot under qemu -icount, whose clock counts instructions),
+each as bench/guest-bench.sh left it: regcost.tsv, env.txt, fio.json.
 
-All ratios are between kernels measured in the same run, on the same VM
-settings: time ratios patched/other below 1 and throughput ratios above 1
-mean the patched kernel is faster.
+Every figure is a median, and every ratio comes with its spread:
+- wall clock: a row's figure in one boot is the median of its repetitions;
+  the kernels were booted in turn (base, patched, 6.12, base, ...), and the
+  ratio patched/X is taken round by round, then summarised as its median
+  and the range over all pairs of rounds;
+- icount: one boot per kernel, the median of the repetitions; the clock
+  counts instructions, so the figure does not move with the host.
+A target is "met" when its whole range is within the limit, "MISSED" when
+its whole range is outside, and "inside noise" otherwise. Register cost is
+CPU work, which icount measures soundly: where an icount run exists, its
+verdict decides and the wall-clock one is shown beside it.
+
+Prints the targets on stdout. Time ratios below 1 and throughput ratios
+above 1 mean the patched kernel is faster.
 """
 import csv
 import glob
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -28,8 +38,12 @@ LABELS = {"base": "6.1 base", "patched": "6.1 patched", "mainline": "6.12"}
 MIB = 1 << 20
 GIB = 1 << 30
 
-# The performance targets of the registered-buffer rework, as
-# (what, row key, comparison). A row key is (mem, total_bytes, nr_bufs).
+# The performance targets, as (what, row key, comparison[, column]). A row
+# key is (mem, total_bytes, nr_bufs); a comparison is ("vs", kernel, limit)
+# on the time patched/kernel, or ("growth", other row key, limit) on the
+# patched kernel's time of the row over the other row's; the column is
+# "reg" (register, the default) or "unreg" (unregister; for the update row,
+# "reg" is a replacing BUFFERS_UPDATE).
 TARGETS = [
     ("256 MiB 2 MiB-hugetlb buffer: at most 0.35 of 6.12",
      ("hugetlb2m", 256 * MIB, 1), ("vs", "mainline", 0.35)),
@@ -37,7 +51,7 @@ TARGETS = [
      ("thp", 256 * MIB, 1), ("vs", "mainline", 0.35)),
     ("256 buffers of 2 MiB hugetlb: at most 0.35 of 6.12",
      ("hugetlb2m", 512 * MIB, 256), ("vs", "mainline", 0.35)),
-    *[(f"{what} of 4 KiB anon: no slower than 6.12 (5% noise allowed)",
+    *[(f"{what} of 4 KiB anon: no slower than 6.12 (5% allowed)",
        ("anon4k", total, nr_bufs), ("vs", "mainline", 1.05))
       for what, total, nr_bufs in (
           ("1 MiB", MIB, 1), ("4 MiB", 4 * MIB, 1),
@@ -48,7 +62,20 @@ TARGETS = [
                           ("256 MiB", 256 * MIB), ("1 GiB", GIB))],
     ("512 vs 256 buffers of 2 MiB hugetlb: at most 2.2x (linear growth)",
      ("hugetlb2m", GIB, 512), ("growth", ("hugetlb2m", 512 * MIB, 256), 2.2)),
+    ("register a 4 KiB buffer: at most 1.5x of 6.12",
+     ("anon4k", 4096, 1), ("vs", "mainline", 1.5)),
+    ("BUFFERS_UPDATE replacing one 4 KiB buffer: at most 1.5x of 6.12",
+     ("anon4k", 8192, 2), ("vs", "mainline", 1.5)),
+    ("unregister a table of 1 buffer: at most 1.5x of 6.12",
+     ("anon4k", 4096, 1), ("vs", "mainline", 1.5), "unreg"),
+    ("unregister a table of 1024 buffers: at most 1.5x of 6.12",
+     ("anon4k", 256 * MIB, 1024), ("vs", "mainline", 1.5), "unreg"),
 ]
+
+# A fio job is slower patched than base beyond noise when every patched
+# round is below every base round and the median ratio is below this: one
+# fio run in this VM is good to about 10% at best.
+FIO_SLOWER = 0.9
 
 
 def human(n):
@@ -58,33 +85,20 @@ def human(n):
     return str(n)
 
 
-def load_regcost(paths):
-    """Rows by scenario, in file order, each a dict of the TSV's columns;
-    a row measured in several files (rounds) keeps its best register time,
-    and "rounds" lists that time from each file."""
-    by_scenario = {}
-    seen = {}
-    for path in paths:
-        with open(path, newline="") as f:
-            for row in csv.DictReader(f, delimiter="\t"):
-                for col in ("total_bytes", "nr_bufs", "reps", "pause_ms",
-                            "reg_best_ns", "reg_median_ns", "unreg_best_ns",
-                            "sum_best_ns"):
-                    row[col] = int(row[col])
-                key = (row["scenario"], row["total_bytes"], row["nr_bufs"])
-                old = seen.get(key)
-                if old is None:
-                    row["rounds"] = [row["reg_best_ns"]]
-                    seen[key] = row
-                    by_scenario.setdefault(row["scenario"], []).append(row)
-                    continue
-                old["rounds"].append(row["reg_best_ns"])
-                if "MISMATCH" in row["backing"]:
-                    old["backing"] = row["backing"]
-                if row["reg_best_ns"] < old["reg_best_ns"]:
-                    for col in ("reg_best_ns", "reg_median_ns", "bvecs"):
-                        old[col] = row[col]
-    return by_scenario
+def load_regcost(path):
+    """{(mem, total, bufs): row} of one regcost.tsv, in file order, and the
+    scenarios in order."""
+    rows, scenarios = {}, []
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f, delimiter="\t"):
+            for col in ("total_bytes", "nr_bufs", "reps", "pause_ms",
+                        "reg_best_ns", "reg_median_ns", "unreg_median_ns"):
+                row[col] = int(row[col])
+            key = (row["mem"], row["total_bytes"], row["nr_bufs"])
+            rows.setdefault(key, row)
+            if row["scenario"] not in scenarios:
+                scenarios.append(row["scenario"])
+    return rows, scenarios
 
 
 def load_fio(path):
@@ -114,42 +128,212 @@ def read_kv(path):
     return kv
 
 
-def ratio(a, b):
-    return f"{a / b:.2f}" if a and b else "-"
+class Spread:
+    """A ratio measured several times: its range over all pairs of runs
+    (values) and its median over the runs made side by side (paired, same
+    round; the values themselves when not given)."""
+
+    def __init__(self, values, paired=None):
+        self.values = list(values)
+        self.paired = list(paired) if paired else self.values
+
+    def __bool__(self):
+        return bool(self.values)
+
+    @property
+    def median(self):
+        return statistics.median(self.paired)
+
+    def __str__(self):
+        if not self.values:
+            return "-"
+        lo, hi = min(self.values), max(self.values)
+        if len(self.values) == 1 or hi - lo < 0.005:
+            return f"{self.median:.2f}"
+        return f"{self.median:.2f} [{lo:.2f}-{hi:.2f}]"
+
+    def verdict(self, limit):
+        if not self.values:
+            return "NOT RUN"
+        if max(self.values) <= limit:
+            return "met"
+        if min(self.values) > limit:
+            return "MISSED"
+        return "inside noise"
+
+
+def ratio_spread(a, b):
+    """a/b for two lists of runs, the i-th of each made in the same round;
+    a run that is None (not measured) is left out of the pairs."""
+    pairs = [(x, y) for x, y in zip(a, b) if x and y]
+    a = [x for x in a if x]
+    b = [y for y in b if y]
+    return Spread([x / y for x in a for y in b],
+                  [x / y for x, y in pairs])
+
+
+class Boot:
+    """One guest run of one kernel: its regcost rows, fio jobs, env."""
+
+    def __init__(self, d):
+        self.rows, self.scenarios = load_regcost(os.path.join(d, "regcost.tsv"))
+        self.fio = load_fio(os.path.join(d, "fio.json"))
+        self.env = read_kv(os.path.join(d, "env.txt"))
+
+    def time(self, key, column="reg"):
+        row = self.rows.get(key)
+        if not row or "MISMATCH" in row["backing"]:
+            return None
+        return row[f"{column}_median_ns"]
 
 
 class Bench:
     def __init__(self, root, kernels):
         self.root = root
         self.kernels = kernels
-        self.rows = {}
-        self.fio = {}
-        self.env = {}
-        self.source = {}
-        self.rounds = 0
+        self.wall, self.icount, self.source = {}, {}, {}
         for k in kernels:
             d = os.path.join(root, k)
-            tsvs = sorted(glob.glob(os.path.join(d, "round*", "regcost.tsv")))
-            if not tsvs:
+            rounds = sorted(glob.glob(os.path.join(d, "round*", "regcost.tsv")),
+                            key=lambda p: int(p.split("round")[-1].split("/")[0]))
+            if not rounds:
                 raise SystemExit(f"report: no {d}/round*/regcost.tsv: run "
                                  f"`make bench` (KERNELS=...) for {k} first")
-            self.rounds = max(self.rounds, len(tsvs))
-            self.rows[k] = load_regcost(tsvs)
-            first = os.path.join(d, "round1")
-            self.fio[k] = load_fio(os.path.join(first, "fio.json"))
-            self.env[k] = read_kv(os.path.join(first, "env.txt"))
+            self.wall[k] = [Boot(os.path.dirname(p)) for p in rounds]
+            ic = os.path.join(d, "icount")
+            self.icount[k] = Boot(ic) if os.path.exists(
+                os.path.join(ic, "regcost.tsv")) else None
             with open(os.path.join(d, "source.txt")) as f:
                 self.source[k] = f.read().strip()
-        first = kernels[0]
-        self.scenarios = list(self.rows[first])
+        first = self.wall[kernels[0]][0]
+        self.scenarios = first.scenarios
+        self.keys = {s: [k for k, r in first.rows.items() if r["scenario"] == s]
+                     for s in self.scenarios}
+        self.rounds = min(len(b) for b in self.wall.values())
+        self.has_icount = all(self.icount[k] for k in kernels)
 
-    def row(self, kernel, key):
-        """The first row of any scenario with this (mem, total, bufs)."""
-        for rows in self.rows[kernel].values():
-            for r in rows:
-                if (r["mem"], r["total_bytes"], r["nr_bufs"]) == key:
-                    return r
-        return None
+    # ---- figures ----
+
+    def wall_us(self, kernel, key):
+        times = [b.time(key) for b in self.wall[kernel]]
+        times = [t for t in times if t is not None]
+        return statistics.median(times) / 1e3 if times else None
+
+    def icount_us(self, kernel, key, column="reg"):
+        boot = self.icount[kernel]
+        t = boot and boot.time(key, column)
+        return t / 1e3 if t else None
+
+    def wall_ratio(self, num, den, column="reg"):
+        """num/den of times, (kernel, key) each, over all pairs of rounds;
+        a pair's time comes from one boot of each kernel."""
+        a = [b.time(num[1], column) for b in self.wall[num[0]]]
+        b = [b.time(den[1], column) for b in self.wall[den[0]]]
+        return ratio_spread(a, b)
+
+    def icount_ratio(self, num, den, column="reg"):
+        a = self.icount_us(*num, column)
+        b = self.icount_us(*den, column)
+        return Spread([a / b] if a and b else [])
+
+    # ---- targets ----
+
+    def targets(self):
+        """(what, verdict, detail) for each target the kernels allow."""
+        out = []
+        if "patched" not in self.kernels:
+            return out
+        for what, key, (kind, ref, limit), *col in TARGETS:
+            column = col[0] if col else "reg"
+            if kind == "vs":
+                if ref not in self.kernels:
+                    continue
+                num, den = ("patched", key), (ref, key)
+                name = f"patched/{LABELS[ref]}"
+            else:
+                num, den = ("patched", key), ("patched", ref)
+                name = f"{human(key[1] // key[2])} x{key[2]} / x{ref[2]}"
+            wall = self.wall_ratio(num, den, column)
+            ic = self.icount_ratio(num, den, column)
+            decider = ic if ic else wall
+            verdict = decider.verdict(limit)
+            detail = f"{name}: icount {ic}, wall {wall} ({wall.verdict(limit)})" \
+                if ic else f"{name}: wall {wall}"
+            out.append((what, verdict, f"{detail}; limit {limit}"))
+        return out
+
+    def fio_jobs(self):
+        """{job: {kernel: [MiB/s per round]}} over the wall rounds."""
+        jobs = {}
+        for k in self.kernels:
+            for b in self.wall[k]:
+                for job, bw in (b.fio or {}).items():
+                    jobs.setdefault(job, {}).setdefault(k, []).append(bw)
+        return jobs
+
+    def fio_verdicts(self):
+        """(job, verdict, patched/base spread) for every job run on both."""
+        out = []
+        for job, by_kernel in self.fio_jobs().items():
+            p, b = by_kernel.get("patched"), by_kernel.get("base")
+            if not p or not b:
+                continue
+            ratio = ratio_spread(p, b)
+            slower = max(p) < min(b) and ratio.median < FIO_SLOWER
+            faster = min(p) > max(b)
+            verdict = "SLOWER" if slower else "faster" if faster else "level"
+            out.append((job, verdict, ratio))
+        return out
+
+    # ---- tables ----
+
+    def scenario_table(self, scenario):
+        head = ["total", "bufs", "each"]
+        head += [f"{LABELS[k]} us" for k in self.kernels]
+        others = self.others()
+        head += [f"patched/{label}" for _, label in others]
+        if self.has_icount:
+            head += [f"icount patched/{label}" for _, label in others]
+        if "patched" in self.kernels:
+            head.append("patched bvecs")
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for key in self.keys[scenario]:
+            cells = [human(key[1]), str(key[2]), human(key[1] // key[2])]
+            for k in self.kernels:
+                us = self.wall_us(k, key)
+                cells.append(f"{us:.1f}" if us else "- (!)")
+            for k, _ in others:
+                cells.append(str(self.wall_ratio(("patched", key), (k, key))))
+            if self.has_icount:
+                for k, _ in others:
+                    cells.append(str(self.icount_ratio(("patched", key),
+                                                       (k, key))))
+            if "patched" in self.kernels:
+                row = self.wall["patched"][0].rows.get(key)
+                cells.append(row["bvecs"] if row else "-")
+            lines.append("| " + " | ".join(cells) + " |")
+        return "\n".join(lines)
+
+    def fio_table(self):
+        jobs = self.fio_jobs()
+        if not jobs:
+            return None
+        kernels = [k for k in self.kernels
+                   if any(k in by_k for by_k in jobs.values())]
+        head = ["job"] + [f"{LABELS[k]} MiB/s" for k in kernels]
+        others = [(k, label) for k, label in self.others() if k in kernels]
+        head += [f"patched/{label}" for _, label in others]
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for job, by_k in jobs.items():
+            cells = [job]
+            for k in kernels:
+                v = by_k.get(k)
+                cells.append(f"{statistics.median(v):.0f}" if v else "-")
+            for k, _ in others:
+                p, o = by_k.get("patched"), by_k.get(k)
+                cells.append(str(ratio_spread(p, o)) if p and o else "-")
+            lines.append("| " + " | ".join(cells) + " |")
+        return "\n".join(lines)
 
     def others(self):
         """(kernel, label) pairs the patched kernel is compared with."""
@@ -157,86 +341,6 @@ class Bench:
             return []
         return [(k, LABELS[k]) for k in ("base", "mainline")
                 if k in self.kernels]
-
-    # ---- targets ----
-
-    def targets(self):
-        """(what, verdict, detail) for each target the kernels allow."""
-        out = []
-        for what, key, (kind, ref, limit) in TARGETS:
-            if "patched" not in self.kernels:
-                break
-            mine = self.row("patched", key)
-            if kind == "vs":
-                if ref not in self.kernels:
-                    continue
-                theirs = self.row(ref, key)
-                name = f"patched/{LABELS[ref]}"
-            else:
-                theirs = self.row("patched", ref)
-                name = f"{human(key[1] // key[2])} x{key[2]} / x{ref[2]}"
-            if not mine or not theirs:
-                out.append((what, "NOT RUN", "row missing from this run"))
-                continue
-            r = mine["reg_best_ns"] / theirs["reg_best_ns"]
-            ok = r <= limit
-            if "MISMATCH" in mine["backing"] + theirs["backing"]:
-                verdict = "BACKING MISMATCH"
-            else:
-                verdict = "met" if ok else "MISSED"
-            spread = "; ".join(
-                "/".join(f"{t / 1e3:.0f}" for t in row["rounds"])
-                for row in (mine, theirs))
-            out.append((what, verdict, f"{name} = {r:.2f} (limit {limit}); "
-                        f"us per round: {spread}"))
-        return out
-
-    # ---- tables ----
-
-    def scenario_table(self, scenario):
-        rows = self.rows[self.kernels[0]][scenario]
-        head = ["total", "bufs", "each"]
-        head += [f"{LABELS[k]} us" for k in self.kernels]
-        head += [f"patched/{label}" for _, label in self.others()]
-        if "patched" in self.kernels:
-            head.append("patched bvecs")
-        lines = ["| " + " | ".join(head) + " |",
-                 "|" + "---|" * len(head)]
-        for r0 in rows:
-            key = (r0["mem"], r0["total_bytes"], r0["nr_bufs"])
-            got = {k: self.row(k, key) for k in self.kernels}
-            cells = [human(key[1]), str(key[2]), human(key[1] // key[2])]
-            for k in self.kernels:
-                r = got[k]
-                if not r:
-                    cells.append("-")
-                    continue
-                mark = " (!)" if "MISMATCH" in r["backing"] else ""
-                cells.append(f"{r['reg_best_ns'] / 1e3:.1f}{mark}")
-            for k, _ in self.others():
-                mine, theirs = got["patched"], got[k]
-                cells.append(ratio(mine and mine["reg_best_ns"],
-                                   theirs and theirs["reg_best_ns"]))
-            if "patched" in self.kernels:
-                cells.append(got["patched"]["bvecs"] if got["patched"] else "-")
-            lines.append("| " + " | ".join(cells) + " |")
-        return "\n".join(lines)
-
-    def fio_table(self):
-        kernels = [k for k in self.kernels if self.fio[k] is not None]
-        if not kernels:
-            return None
-        head = ["job"] + [f"{LABELS[k]} MiB/s" for k in kernels]
-        others = [(k, label) for k, label in self.others() if k in kernels]
-        head += [f"patched/{label}" for _, label in others]
-        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        for job in self.fio[kernels[0]]:
-            cells = [job] + [f"{self.fio[k].get(job, 0):.0f}" for k in kernels]
-            if "patched" in kernels:
-                mine = self.fio["patched"].get(job)
-                cells += [ratio(mine, self.fio[k].get(job)) for k, _ in others]
-            lines.append("| " + " | ".join(cells) + " |")
-        return "\n".join(lines)
 
     # ---- plots ----
 
@@ -246,8 +350,9 @@ class Bench:
             return ["gnuplot is not installed (`scripts/install-deps.sh "
                     "--bench`): no plots."]
         made = []
-        for kind, xcol, xlabel in (("sweep", "total_bytes", "buffer size (MiB)"),
-                                   ("split", "nr_bufs", "number of buffers (256 MiB in total)")):
+        clock = "icount" if self.has_icount else "wall clock"
+        for kind, xlabel in (("sweep", "buffer size (MiB)"),
+                             ("split", "number of buffers (256 MiB in total)")):
             panels = [s for s in self.scenarios if s.endswith("-" + kind)]
             if not panels:
                 continue
@@ -255,7 +360,7 @@ class Bench:
             script = [
                 "set terminal pngcairo size 1200,900 font ',10'",
                 f"set output '{os.path.join(self.root, png)}'",
-                f"set multiplot layout 2,2 title 'io\\_uring\\_register\\_buffers(): best of N, {kind}'",
+                f"set multiplot layout 2,2 title 'io\\_uring\\_register\\_buffers(): median, {clock}'",
                 "set logscale xy", "set grid", "set key top left",
                 f"set xlabel '{xlabel}'", "set ylabel 'register time (us)'",
             ]
@@ -264,9 +369,12 @@ class Bench:
                 for k in self.kernels:
                     dat = os.path.join(self.root, k, f"{s}.dat")
                     with open(dat, "w") as f:
-                        for r in self.rows[k].get(s, []):
-                            x = r[xcol] / MIB if xcol == "total_bytes" else r[xcol]
-                            f.write(f"{x} {r['reg_best_ns'] / 1e3}\n")
+                        for key in self.keys[s]:
+                            us = (self.icount_us(k, key) if self.has_icount
+                                  else self.wall_us(k, key))
+                            if us:
+                                x = key[1] / MIB if kind == "sweep" else key[2]
+                                f.write(f"{x} {us}\n")
                     plots.append(f"'{dat}' using 1:2 with linespoints title '{LABELS[k]}'")
                 script.append(f"set title '{s}'")
                 script.append("plot " + ", ".join(plots))
@@ -279,11 +387,10 @@ class Bench:
     # ---- the report ----
 
     def header(self):
-        reps = sorted({r["reps"] for k in self.kernels
-                       for rows in self.rows[k].values() for r in rows})
-        pauses = sorted({r["pause_ms"] for k in self.kernels
-                         for rows in self.rows[k].values() for r in rows})
-        env = self.env[self.kernels[0]]
+        first = self.wall[self.kernels[0]][0]
+        env = first.env
+        reps = sorted({r["reps"] for r in first.rows.values()})
+        pauses = sorted({r["pause_ms"] for r in first.rows.values()})
         lines = [
             "# regbuf benchmark report",
             "",
@@ -295,28 +402,38 @@ class Bench:
         ]
         for k in self.kernels:
             lines.append(f"| {LABELS[k]} | {self.source[k]} | "
-                         f"{self.env[k].get('kernel', '?')} |")
+                         f"{self.wall[k][0].env.get('kernel', '?')} |")
         lines += [
             "",
             "- Config: the production flavour of each, built alike: tinyconfig"
             " + kvm_guest.config + kernel/regbuf.config + kernel/VERSION.config"
             " (scripts/build-kernel.sh).",
-            f"- VM: qemu TCG (emulated CPU, no KVM), {env.get('cpus', '?')} "
-            f"vCPUs, {env.get('memory', '?')}, THP `{env.get('thp', '?')}`, "
-            f"{env.get('hugepages_2m', '?')} x 2 MiB hugepages.",
-            f"- Repetitions per row: {', '.join(map(str, reps))} (after one "
-            f"untimed warm-up) in each of {self.rounds} boot(s) per kernel,"
-            " booted in turn; figures are the best of them all.",
-            f"- regcost arguments: `{env.get('regcost_args') or '(none)'}`;"
-            " each timed register follows a pause of"
-            f" {' or '.join(map(str, pauses))} ms (-p), the same on every"
-            " kernel (bench/README.md, \"Where the time goes\").",
+            f"- Wall clock: qemu TCG (emulated CPU, no KVM), {env.get('cpus', '?')}"
+            f" vCPUs, {env.get('memory', '?')}, THP `{env.get('thp', '?')}`;"
+            f" {self.rounds} boot(s) per kernel, interleaved; each row the"
+            f" median of {', '.join(map(str, reps))} repetitions per boot, each"
+            f" timed register {' or '.join(map(str, pauses))} ms after the"
+            " previous call. Ratios: median [range over all pairs of boots].",
+        ]
+        if self.has_icount:
+            ic = self.icount[self.kernels[0]].env
+            lines.append(
+                f"- icount: one boot per kernel under `qemu -icount shift=0,"
+                f"sleep=off`, {ic.get('cpus', '?')} vCPU: the guest clock"
+                " counts executed instructions (1 ns each) and skips idle"
+                " time, so the figures do not move with the host. Sound for"
+                " register cost (CPU work); it ignores caches and TLBs, which"
+                " real hardware pays for on large memory walks. Targets are"
+                " decided on it.")
+        if env.get("regcost_args"):
+            lines.append(f"- regcost arguments: `{env['regcost_args']}`.")
+        lines += [
             "- Absolute times are emulated and mean nothing on real hardware:"
             " only ratios between kernels of the same run carry over. Time"
             " ratios patched/X below 1 and throughput ratios above 1 mean the"
             " patched kernel is faster.",
-            "- (!) marks a row whose memory was not backed as asked (see the"
-            " backing column of that kernel's regcost.tsv).",
+            "- `- (!)`: the row's memory was not backed as asked in some boot"
+            " (backing column of that kernel's regcost.tsv).",
         ]
         return lines
 
@@ -327,34 +444,43 @@ class Bench:
             md += ["", "## Performance targets", "",
                    "| target | verdict | measured |", "|---|---|---|"]
             md += [f"| {w} | {v} | {d} |" for w, v, d in targets]
-        md += ["", "## Register cost: io_uring_register_buffers(), best time",
+        fio = self.fio_verdicts()
+        if fio:
+            slower = [j for j, v, _ in fio if v == "SLOWER"]
+            md += ["", "## Fixed-buffer I/O against 6.1 base", "",
+                   f"{len(fio)} fio jobs, {self.rounds} interleaved runs each:"
+                   f" {len(slower)} slower patched than base beyond noise"
+                   f" (every patched run below every base run and the median"
+                   f" ratio below {FIO_SLOWER}){': ' + ', '.join(slower) if slower else ''}."]
+        md += ["", "## Register cost: io_uring_register_buffers(), median",
                ""]
         for s in self.scenarios:
             md += [f"### {s}", "", self.scenario_table(s), ""]
-        fio = self.fio_table()
-        if fio:
+        table = self.fio_table()
+        if table:
             md += ["## Fixed-buffer throughput: fio-jobs/throughput-fixedbufs.fio",
-                   "", "Read + write bandwidth of each job.", "", fio, ""]
+                   "", "Read + write bandwidth of each job, median of the"
+                   " runs; ratio median [range over all pairs of runs].", "",
+                   table, ""]
         md += ["## Plots", ""] + self.plots() + [""]
         path = os.path.join(self.root, "report.md")
         with open(path, "w") as f:
             f.write("\n".join(md))
-        return path, targets
+        return path, targets, fio
 
 
 def main():
     if len(sys.argv) < 3:
         raise SystemExit("usage: report.py BENCHDIR KERNEL...")
     bench = Bench(sys.argv[1], sys.argv[2:])
-    path, targets = bench.write()
+    path, targets, fio = bench.write()
     print(f"report: {path}")
     for what, verdict, detail in targets:
-        print(f"  {verdict:>8}  {what}: {detail}")
-    for s in ("hugetlb2m-sweep", "thp-sweep", "anon4k-sweep",
-              "hugetlb2m-256m", "thp-256m"):
-        if s in bench.scenarios:
-            print(f"\n{s} (register best, us):")
-            print(bench.scenario_table(s))
+        print(f"  {verdict:>12}  {what}: {detail}")
+    if fio:
+        slower = [f"{j} {r}" for j, v, r in fio if v == "SLOWER"]
+        print(f"  fio, patched vs base: {len(fio)} jobs, {len(slower)} slower"
+              f" beyond noise{': ' + '; '.join(slower) if slower else ''}")
 
 
 if __name__ == "__main__":

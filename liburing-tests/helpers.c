@@ -1138,6 +1138,31 @@ long t_vmpin_kb(void)
 	return t_proc_kb("/proc/self/status", "VmPin");
 }
 
+long t_foll_pins(void)
+{
+	long acquired = -1, released = -1, v;
+	char name[64];
+	FILE *f = fopen("/proc/sys/vm/stat_refresh", "w");
+
+	/* fold the per-cpu deltas, which /proc/vmstat alone lags behind */
+	if (f) {
+		fputs("1", f);
+		fclose(f);
+	}
+	f = fopen("/proc/vmstat", "r");
+
+	if (!f)
+		return -1;
+	while (fscanf(f, "%63s %ld", name, &v) == 2) {
+		if (!strcmp(name, "nr_foll_pin_acquired"))
+			acquired = v;
+		else if (!strcmp(name, "nr_foll_pin_released"))
+			released = v;
+	}
+	fclose(f);
+	return acquired < 0 || released < 0 ? -1 : acquired - released;
+}
+
 int t_vmpin_expect(long want_kb, const char *what)
 {
 	struct timespec delay = { 0, 10 * 1000000L };

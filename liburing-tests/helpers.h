@@ -269,6 +269,12 @@ int t_fdinfo_ubuf(struct io_uring *ring, unsigned int idx,
  */
 long t_vmpin_kb(void);
 /*
+ * FOLL_PIN pins held system-wide (nr_foll_pin_acquired - released in
+ * /proc/vmstat, exact for root, which can fold the per-cpu counts first),
+ * or -1 where the kernel does not count them.
+ */
+long t_foll_pins(void);
+/*
  * Waits (up to T_WAIT_MS: ring teardown and buffer release can be
  * asynchronous) until VmPin is want_kb. PASS, FAIL with a diagnostic naming
  * what, or SKIP when the kernel has no VmPin.

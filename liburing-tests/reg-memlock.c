@@ -9,8 +9,10 @@
  * BUFFERS_UPDATE swaps charge and uncharge exactly; every ring charges its
  * own folios, so many buffers or many rings cannot get past the limit; and a
  * ring cannot take more than 1024 pins per page of a huge page (on kernels
- * with that bound; others SKIP that case). VmPin (the creator's pinned_vm)
- * gives the exact charge at each step.
+ * with that bound; others SKIP that case); and a buffer dropped with
+ * nothing in flight is uncharged before the update returns, so a slot can
+ * be emptied and filled again at the limit. VmPin (the creator's
+ * pinned_vm) gives the exact charge at each step.
  *
  * Prerequisites: root, to drop to uid/gid 65534 in a child. The hugepage
  * cases need free 2 MiB hugepages (hugetlbfs at /dev/hugepages for the file
@@ -470,6 +472,41 @@ out:
 	return tring_end_case(&t, ret);
 }
 
+/*
+ * Under a limit of the fence and one 16-page buffer, the slot is filled
+ * and emptied 1000 times, with two buffers in turn and nothing waited
+ * for: each emptied buffer must be uncharged when its update returns.
+ * (A replace charges the new buffer before the old one goes, as on 6.1
+ * and mainline, so the slot is emptied between the two.)
+ */
+static int test_refill_at_limit(void)
+{
+	struct iovec none = { NULL, 0 }, iov;
+	struct tring t;
+	unsigned int i;
+	int ret, res = 0;
+
+	ret = start_case(1 + 16);
+	if (!ret)
+		ret = tring_open(&t, NULL, 0, 1);
+	if (ret)
+		return ret;
+	for (i = 0; i < 1000 && !res; i++) {
+		iov.iov_base = anon_at(i % 2 ? 16 : 0);
+		iov.iov_len = 16 * T_PAGE;
+		res = t_update(&t.ring, 0, &iov, 0);
+		if (!res)
+			res = t_update(&t.ring, 0, &none, 0);
+	}
+	if (res) {
+		t_diag("iteration %u: %s, want 0", i - 1, t_errname(res));
+		ret = T_EXIT_FAIL;
+	}
+	if (!ret)
+		ret = expect_pages(1, "after 1000 fills and empties");
+	return tring_end_case(&t, ret);
+}
+
 static int alias_ready(const char *what, int status, const char *reason)
 {
 	if (status == T_EXIT_SKIP)
@@ -533,25 +570,6 @@ out:
 	return ret;
 }
 
-/* FOLL_PIN pins held system-wide, from /proc/vmstat. */
-static long foll_pins(void)
-{
-	long acquired = -1, released = -1, v;
-	char name[64];
-	FILE *f = fopen("/proc/vmstat", "r");
-
-	if (!f)
-		return -1;
-	while (fscanf(f, "%63s %ld", name, &v) == 2) {
-		if (!strcmp(name, "nr_foll_pin_acquired"))
-			acquired = v;
-		else if (!strcmp(name, "nr_foll_pin_released"))
-			released = v;
-	}
-	fclose(f);
-	return acquired < 0 || released < 0 ? -1 : acquired - released;
-}
-
 /*
  * A 2 MiB hugetlbfs page mapped ALIASES times is 1 GiB of pins on it; two
  * such buffers (2 * ALIASES == PIN_BOUND) take the ring to PIN_BOUND pins
@@ -579,7 +597,7 @@ static int test_pin_bound_huge(void)
 	if (ret)
 		return ret;
 	ret = expect_pages(HUGE_PAGES + 1, "two buffers of 1 GiB in one page");
-	pins = foll_pins();
+	pins = t_foll_pins();
 	res = ret ? 0 : tring_set(&t, 2, alias_huge.buf + T_PAGE, T_PAGE);
 	if (!ret && !res) {
 		ret = t_skip("this kernel has no bound on a ring's pins per page");
@@ -592,9 +610,9 @@ static int test_pin_bound_huge(void)
 	}
 	if (!ret)
 		ret = expect_pages(HUGE_PAGES + 1, "after -ETOOMANYREFS");
-	if (!ret && foll_pins() != pins) {
+	if (!ret && t_foll_pins() != pins) {
 		t_diag("FOLL_PIN pins went from %ld to %ld on a refusal", pins,
-		       foll_pins());
+		       t_foll_pins());
 		ret = T_EXIT_FAIL;
 	}
 	if (!ret)
@@ -845,6 +863,8 @@ static const struct t_case cases[] = {
 	  test_same_page_thp },
 	{ "update swaps of 4 KiB buffers charge and uncharge exactly",
 	  test_swap_anon },
+	{ "a slot filled and emptied 1000 times under a limit of one buffer",
+	  test_refill_at_limit },
 	{ "update swaps within and out of a MAP_HUGETLB 2M page",
 	  test_swap_hugetlb },
 	{ "update swaps within and out of a THP", test_swap_thp },

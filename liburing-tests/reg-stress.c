@@ -4,8 +4,9 @@
  * rings, register, swap and drop buffers of every memory type, do fixed
  * reads and writes against their own file checking every byte against a
  * shadow copy of the pinned pages, unmap and remap buffers, fork children
- * (that exit at once or do fixed I/O on a ring of their own) and close
- * rings with I/O in flight. Passes if every data check held and VmPin is
+ * (that exit at once or do fixed I/O on a ring of their own), replace
+ * buffers that fixed writes are still reading, and close rings with I/O in
+ * flight. Passes if every data check held and VmPin is
  * back at its starting value once every ring is gone.
  *
  * Environment: STRESS_THREADS (default 4), STRESS_ITER operations per
@@ -48,18 +49,19 @@ enum op {
 	OP_NEW_TABLE,	/* unregister all, register a new table */
 	OP_FORK,
 	OP_CLOSE,	/* close a ring with I/O in flight, open a new one */
+	OP_REPLACE_BUSY,	/* replace a buffer a fixed write is reading */
 	OP_NR,
 };
 
 static const char *const op_name[OP_NR] = {
 	"register", "empty", "write", "read", "cpu", "munmap", "remap",
-	"new-table", "fork", "close",
+	"new-table", "fork", "close", "replace-busy",
 };
 
 static const unsigned int op_weight[OP_NR] = {
 	[OP_REGISTER] = 16, [OP_EMPTY] = 4, [OP_WRITE] = 20, [OP_READ] = 20,
 	[OP_CPU] = 8, [OP_MUNMAP] = 3, [OP_REMAP] = 3, [OP_NEW_TABLE] = 3,
-	[OP_FORK] = 4, [OP_CLOSE] = 3,
+	[OP_FORK] = 4, [OP_CLOSE] = 3, [OP_REPLACE_BUSY] = 6,
 };
 
 static const enum t_mem mem_types[] = {
@@ -437,6 +439,33 @@ static int op_close(struct worker *w, struct sring *r)
 	return ring_open(w, r);
 }
 
+/*
+ * A fixed write from the buffer of slot i is queued, the slot gets a new
+ * buffer and the old mapping goes while the write is in flight: the ring
+ * must keep the old pages pinned until the write is done with them.
+ */
+static int op_replace_busy(struct worker *w, struct sring *r, unsigned int i)
+{
+	struct sbuf *b = &r->slot[i];
+	size_t len = b->len > MAX_IO ? MAX_IO : b->len;
+	const __u64 id = 0xb05e;
+	int ret, res;
+
+	ret = t_fixed_io_submit(&r->ring, true, w->file.fd, b->addr, len,
+				INFLIGHT_OFF, i, id);
+	if (!ret)
+		ret = op_register(w, r, i);
+	if (ret)
+		return ret;
+	ret = t_wait_user_data(&r->ring, id, T_WAIT_MS, &res);
+	if (ret || res != (int)len) {
+		t_diag("thread %u: fixed write of %zu bytes from a replaced buffer: %s, res %d",
+		       w->id, len, t_errname(ret), res);
+		return T_EXIT_FAIL;
+	}
+	return T_EXIT_PASS;
+}
+
 static enum op pick_op(struct worker *w)
 {
 	unsigned int total = 0, i, x;
@@ -457,7 +486,7 @@ static int step(struct worker *w)
 	enum op op = pick_op(w);
 
 	/* operations on a buffer need one there */
-	if (!b->addr && op <= OP_REMAP)
+	if (!b->addr && (op <= OP_REMAP || op == OP_REPLACE_BUSY))
 		op = OP_REGISTER;
 	w->ops[op]++;
 	switch (op) {
@@ -480,6 +509,8 @@ static int step(struct worker *w)
 		return op_fork(w);
 	case OP_CLOSE:
 		return op_close(w, r);
+	case OP_REPLACE_BUSY:
+		return op_replace_busy(w, r, i);
 	case OP_NR:
 		break;
 	}

@@ -5,7 +5,7 @@
  * one CQE, carrying that tag, when the tagged resource goes; the untagged
  * ones post none. A file opened straight into the table of a ring that has
  * no tags takes a tag the same way. Tag CQEs come from the retirement of
- * resource nodes, which patches 0013 and 0014 change.
+ * resource nodes, which patches 0003 and 0004 change.
  *
  * Prerequisites: none (the direct-open case SKIPs without
  * IORING_OP_OPENAT direct descriptors).

@@ -10,8 +10,8 @@
 #    /proc/vmstat must be back where it was before the test once its rings
 #    are torn down (asynchronously: we wait, bounded, before judging).
 #
-#   runtests.sh [--suite NAME] [--expect FILE] [--timeout SEC] TEST... \
-#               [--suite NAME2 ... TEST...]
+#   runtests.sh [--suite NAME] [--expect FILE] [--args FILE] [--timeout SEC]
+#               TEST... [--suite NAME2 ... TEST...]
 #
 # Options apply to the tests after them, so one run covers several suites
 # and ends with one verdict. --expect FILE lists tests known to fail or skip
@@ -19,11 +19,14 @@
 # it does what the file says and as failed when it does worse. Prints one
 # line per test and ends with "N passed, N failed, N skipped"; exits 1 on
 # any failure. A "timeout=SECONDS" word before the reason shortens the wait
-# for a test known to hang.
+# for a test known to hang. --args FILE gives tests their command-line
+# arguments ("name arg...", e.g. the device liburing's passthrough test
+# drives).
 set -u
 
 timeout=600
 expect=/dev/null
+args_file=/dev/null
 suite=tests
 
 passed=0 failed=0 skipped=0
@@ -40,8 +43,13 @@ pins_outstanding() {
 	echo $((acquired - released))
 }
 
+# The rest of test $1's line in file $2.
+lookup() {
+	awk -v t="$1" '$1 == t { $1 = ""; sub(/^ /, ""); print; exit }' "$2"
+}
+
 expected() {
-	awk -v t="$1" '$1 == t { $1 = ""; sub(/^ /, ""); print; exit }' "$expect"
+	lookup "$1" "$expect"
 }
 
 # The first line that mentions skipping (a TAP "# SKIP reason" included),
@@ -74,7 +82,8 @@ while (($#)); do
 	case $1 in
 	--timeout) timeout=$2; shift 2; continue ;;
 	--expect) expect=$2; shift 2; continue ;;
-	--suite) suite=$2; expect=/dev/null; shift 2; continue ;;
+	--args) args_file=$2; shift 2; continue ;;
+	--suite) suite=$2; expect=/dev/null; args_file=/dev/null; shift 2; continue ;;
 	esac
 	test=$(realpath "$1")
 	shift
@@ -92,7 +101,8 @@ while (($#)); do
 	echo "$marker" > /dev/kmsg
 	workdir=$(mktemp -d "$scratch/$name.XXXXXX")
 	start=$SECONDS
-	(cd "$workdir" && exec timeout -k 5 "$test_timeout" "$test") \
+	read -r -a test_args <<< "$(lookup "$name" "$args_file")"
+	(cd "$workdir" && exec timeout -k 5 "$test_timeout" "$test" "${test_args[@]}") \
 		> "$logdir/$name.out" 2>&1
 	status=$?
 	elapsed=$((SECONDS - start))

@@ -17,10 +17,17 @@
 #   --env NAME         pass host variable NAME into the guest (repeatable)
 #   --interactive      connect the guest command to this terminal
 #   --kvm              use KVM instead of TCG (hangs on some hosts: opt-in)
+#   --no-disks         leave out the NVMe controller and the virtio-blk disk
 #   --icount           single-threaded TCG with -icount shift=0,sleep=off:
 #                      the guest clock counts executed instructions (1 ns
 #                      each) and skips idle time, so a timing inside the
-#                      guest no longer moves with the host's load or speed
+#                      guest no longer moves with the host's load or speed;
+#                      one vCPU (a second one hangs in bring-up that way)
+#
+# The guest has two real block devices, each backed by a sparse 1 GiB file
+# in the results directory (removed when the guest is done): an NVMe
+# controller (nvme-pci: /dev/nvme0n1, and /dev/ng0n1 for passthrough) and a
+# virtio-blk disk (/dev/vda).
 #
 # The guest (vm/guest-init.sh) mounts the usual filesystems, brings up lo,
 # makes an ext4 scratch filesystem on a ramdisk and runs COMMAND with that
@@ -34,7 +41,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 kernel= results= timeout=3600 mem=6G cpus=2 hugepages=600 gigantic=1
 accel=tcg,thread=multi interactive=
-envs=() icount=()
+envs=() icount=() disks=1
 while (($#)); do
 	case $1 in
 	--kernel) kernel=$2; shift 2 ;;
@@ -46,7 +53,9 @@ while (($#)); do
 	--gigantic) gigantic=$2; shift 2 ;;
 	--env) envs+=("$2"); shift 2 ;;
 	--kvm) accel=kvm; shift ;;
-	--icount) accel=tcg,thread=single; icount=(-icount shift=0,sleep=off); shift ;;
+	--no-disks) disks=; shift ;;
+	--icount) accel=tcg,thread=single; icount=(-icount shift=0,sleep=off)
+		cpus=1; shift ;;
 	--interactive) interactive=1; shift ;;
 	--) shift; break ;;
 	*) echo "vm/run.sh: unknown option $1" >&2; exit 2 ;;
@@ -108,12 +117,23 @@ qemu=(
 	-serial file:"$console"
 )
 
+if [[ -n $disks ]]; then
+	truncate -s 1G "$results/nvme.img" "$results/virtio.img"
+	qemu+=(
+		-drive file="$results/nvme.img",if=none,id=nvm,format=raw,cache=unsafe
+		-device nvme,serial=regbuf,drive=nvm
+		-drive file="$results/virtio.img",if=none,id=vblk,format=raw,cache=unsafe
+		-device virtio-blk-pci,drive=vblk
+	)
+fi
+
 status=0
 if [[ -n $interactive ]]; then
 	timeout --foreground "$timeout" "${qemu[@]}" || status=$?
 else
 	timeout --kill-after=10 "$timeout" "${qemu[@]}" </dev/null || status=$?
 fi
+rm -f "$results/nvme.img" "$results/virtio.img"
 if ((status == 124 || status == 137)); then
 	echo "vm/run.sh: guest timed out after ${timeout}s; console log: $console" >&2
 	exit 125
