@@ -35,12 +35,14 @@ TEST_TIMEOUT ?= 300
 VM_ENV := $(foreach v,STRESS_ITER STRESS_SEED STRESS_THREADS STRESS_TIME,--env $(v))
 
 OUR_TESTS := $(patsubst liburing-tests/%.c,$(BUILD)/liburing-tests/%.t,\
-	$(filter-out liburing-tests/helpers.c,$(wildcard liburing-tests/*.c)))
-PEER_DIR := $(BUILD)/peer/liburing-2.3/test
-PEER_EXPECT := $(REPO)/liburing-tests/peer-expectations.txt
-PEER_SUBSET := $(REPO)/liburing-tests/peer-subset.txt
+	$(wildcard liburing-tests/*.c))
+LIBURING_DIR := $(BUILD)/liburing-suite/liburing-2.3/test
+LIBURING_TESTS := $(REPO)/liburing-tests/liburing-2.3
+# On the patched kernel nothing of ours may skip unless expectations.txt
+# says why.
+OUR_EXPECT := $(if $(filter patched,$(KERNEL)),--expect $(REPO)/liburing-tests/expectations.txt --no-skips)
 
-.PHONY: all check check-full bench deps kernel tests peer unit vm-run print-kernel clean \
+.PHONY: all check check-full bench deps kernel tests liburing-suite unit vm-run print-kernel clean \
 	patches series-check bisect
 
 all: check
@@ -70,8 +72,8 @@ endif
 tests: deps
 	@$(MAKE) -s -C liburing-tests BUILD=$(BUILD)/liburing-tests
 
-peer: deps
-	@scripts/build-peer-suite.sh >/dev/null
+liburing-suite: deps
+	@scripts/build-liburing-suite.sh >/dev/null
 
 unit:
 	@if [ -f unit/Makefile ]; then $(MAKE) -s -C unit; fi
@@ -84,18 +86,18 @@ define run_suites
 	@vm/run.sh --kernel $(KIMAGE) --timeout $(VM_TIMEOUT) \
 		--results $(BUILD)/vm-results/check $(VM_ENV) -- \
 		$(REPO)/liburing-tests/runtests.sh --timeout $(TEST_TIMEOUT) \
-		--suite regbuf $(OUR_TESTS) \
-		--suite fio $(REPO)/fio-jobs/verify-fixedbufs.sh \
+		--suite regbuf $(OUR_EXPECT) $(OUR_TESTS) \
+		--suite fio $(OUR_EXPECT) $(REPO)/fio-jobs/verify-fixedbufs.sh \
 		$(REPO)/fio-jobs/verify-devices.sh \
-		--suite liburing-2.3 --expect $(PEER_EXPECT) \
-		--args $(REPO)/liburing-tests/peer-args.txt $(1)
+		--suite liburing-2.3 --expect $(LIBURING_TESTS)/expectations.txt \
+		--args $(LIBURING_TESTS)/args.txt $(1)
 endef
 
-check: series-check unit kernel tests peer
-	$(call run_suites,$$(sed -n 's|^\([^#].*\)|$(PEER_DIR)/\1.t|p' $(PEER_SUBSET)))
+check: series-check unit kernel tests liburing-suite
+	$(call run_suites,$$(sed -n 's|^\([^#].*\)|$(LIBURING_DIR)/\1.t|p' $(LIBURING_TESTS)/subset.txt))
 
-check-full: series-check unit kernel tests peer
-	$(call run_suites,$(PEER_DIR)/*.t)
+check-full: series-check unit kernel tests liburing-suite
+	$(call run_suites,$(LIBURING_DIR)/*.t)
 
 # bench/bench.sh reads these from the environment; see its header.
 KERNELS ?= base patched mainline

@@ -49,7 +49,7 @@
 #include <sys/resource.h>
 #include <sys/utsname.h>
 
-#include "../liburing-tests/helpers.h"
+#include "helpers.h"
 
 #define MAX_REPS	1000
 #define MAX_LIST	16
@@ -57,32 +57,35 @@
 #define MIB		(1UL << 20)
 #define GIB		(1UL << 30)
 
-/* Memory types measured; each maps to the helpers' allocator. */
-enum mem {
-	MEM_ANON4K,
-	MEM_THP,
-	MEM_HUGETLB2M,
-	MEM_MEMFD,
-	MEM_NR,
+/*
+ * The memory types measured, with the short names the TSV and the report
+ * use for them.
+ */
+static const struct {
+	enum t_mem mem;
+	const char *name;
+} mem_types[] = {
+	{ T_MEM_ANON, "anon4k" },
+	{ T_MEM_THP, "thp" },
+	{ T_MEM_HUGETLB_2M, "hugetlb2m" },
+	{ T_MEM_MEMFD, "memfd" },
 };
 
-static const char *const mem_names[MEM_NR] = {
-	[MEM_ANON4K]	= "anon4k",
-	[MEM_THP]	= "thp",
-	[MEM_HUGETLB2M]	= "hugetlb2m",
-	[MEM_MEMFD]	= "memfd",
-};
-
-static size_t mem_pagesize(enum mem m)
+static const char *mem_name(enum t_mem m)
 {
-	return m == MEM_THP || m == MEM_HUGETLB2M ? T_SZ_2M : T_PAGE;
+	unsigned int i;
+
+	for (i = 0; i < T_ARRAY_SIZE(mem_types); i++)
+		if (mem_types[i].mem == m)
+			return mem_types[i].name;
+	return t_mem_name(m);
 }
 
 /* A scenario is the cross product of its sizes and buffer counts. */
 struct scenario {
 	const char *name;
 	const char *what;
-	enum mem mem;
+	enum t_mem mem;
 	size_t sizes[MAX_LIST];
 	unsigned int nbufs[MAX_LIST];
 	/*
@@ -99,37 +102,37 @@ struct scenario {
 
 static const struct scenario scenarios[] = {
 	{ "anon4k-sweep", "anon 4 KiB pages, one buffer of 1 MiB .. 1 GiB",
-	  MEM_ANON4K, SWEEP_4K, { 1 }, false },
+	  T_MEM_ANON, SWEEP_4K, { 1 }, false },
 	{ "thp-sweep", "THP, one buffer of 4 MiB .. 1 GiB",
-	  MEM_THP, SWEEP_2M, { 1 }, false },
+	  T_MEM_THP, SWEEP_2M, { 1 }, false },
 	{ "hugetlb2m-sweep", "2 MiB hugetlb, one buffer of 4 MiB .. 1 GiB",
-	  MEM_HUGETLB2M, SWEEP_2M, { 1 }, false },
+	  T_MEM_HUGETLB_2M, SWEEP_2M, { 1 }, false },
 	{ "memfd-sweep", "memfd (shmem), one buffer of 1 MiB .. 1 GiB",
-	  MEM_MEMFD, SWEEP_4K, { 1 }, false },
+	  T_MEM_MEMFD, SWEEP_4K, { 1 }, false },
 	{ "anon4k-split", "256 MiB of anon 4 KiB pages in 1 .. 1024 buffers",
-	  MEM_ANON4K, { 256 * MIB }, SPLIT, false },
+	  T_MEM_ANON, { 256 * MIB }, SPLIT, false },
 	{ "thp-split", "256 MiB of THP in 1 .. 1024 buffers",
-	  MEM_THP, { 256 * MIB }, SPLIT, false },
+	  T_MEM_THP, { 256 * MIB }, SPLIT, false },
 	{ "hugetlb2m-split", "256 MiB of 2 MiB hugetlb in 1 .. 1024 buffers",
-	  MEM_HUGETLB2M, { 256 * MIB }, SPLIT, false },
+	  T_MEM_HUGETLB_2M, { 256 * MIB }, SPLIT, false },
 	{ "memfd-split", "256 MiB of memfd in 1 .. 1024 buffers",
-	  MEM_MEMFD, { 256 * MIB }, SPLIT, false },
+	  T_MEM_MEMFD, { 256 * MIB }, SPLIT, false },
 	{ "hugetlb2m-x256", "256 buffers of 2 MiB hugetlb each (512 MiB)",
-	  MEM_HUGETLB2M, { 512 * MIB }, { 256 }, false },
+	  T_MEM_HUGETLB_2M, { 512 * MIB }, { 256 }, false },
 	{ "hugetlb2m-x512", "512 buffers of 2 MiB hugetlb each (1 GiB)",
-	  MEM_HUGETLB2M, { GIB }, { 512 }, false },
+	  T_MEM_HUGETLB_2M, { GIB }, { 512 }, false },
 	{ "hugetlb2m-256m", "one 256 MiB buffer of 2 MiB hugetlb",
-	  MEM_HUGETLB2M, { 256 * MIB }, { 1 }, false },
+	  T_MEM_HUGETLB_2M, { 256 * MIB }, { 1 }, false },
 	{ "thp-256m", "one 256 MiB buffer of THP",
-	  MEM_THP, { 256 * MIB }, { 1 }, false },
+	  T_MEM_THP, { 256 * MIB }, { 1 }, false },
 	{ "anon4k-x1024", "256 MiB of anon 4 KiB pages in 1024 buffers",
-	  MEM_ANON4K, { 256 * MIB }, { 1024 }, false },
+	  T_MEM_ANON, { 256 * MIB }, { 1024 }, false },
 	{ "memfd-256m", "one 256 MiB buffer of memfd",
-	  MEM_MEMFD, { 256 * MIB }, { 1 }, false },
+	  T_MEM_MEMFD, { 256 * MIB }, { 1 }, false },
 	{ "anon4k-4k", "one 4 KiB buffer: a call's fixed cost",
-	  MEM_ANON4K, { 4096 }, { 1 }, false },
+	  T_MEM_ANON, { 4096 }, { 1 }, false },
 	{ "anon4k-update", "BUFFERS_UPDATE of one slot, 4 KiB buffers",
-	  MEM_ANON4K, { 8192 }, { 2 }, true },
+	  T_MEM_ANON, { 8192 }, { 2 }, true },
 };
 
 /* The named scenarios of the report are rows of the sweeps and splits. */
@@ -151,7 +154,7 @@ struct times {
 
 struct result {
 	const char *scenario;
-	enum mem mem;
+	enum t_mem mem;
 	size_t total;
 	unsigned int nbufs;
 	bool update;
@@ -276,9 +279,9 @@ static int parse_mem_item(const char *s, void *out)
 {
 	unsigned int i;
 
-	for (i = 0; i < MEM_NR; i++) {
-		if (!strcmp(s, mem_names[i])) {
-			*(enum mem *)out = i;
+	for (i = 0; i < T_ARRAY_SIZE(mem_types); i++) {
+		if (!strcmp(s, mem_types[i].name)) {
+			*(enum t_mem *)out = mem_types[i].mem;
 			return 0;
 		}
 	}
@@ -308,7 +311,7 @@ static void snapshot(struct snapshot *s)
 }
 
 /* Writes "ok" or "MISMATCH: ..." into out. */
-static void check_backing(enum mem m, const char *buf, size_t len,
+static void check_backing(enum t_mem m, const char *buf, size_t len,
 			  const struct snapshot *before, char *out, size_t outlen)
 {
 	long want_kb = len >> 10, rss = t_smaps_kb(buf, "Rss");
@@ -317,7 +320,7 @@ static void check_backing(enum mem m, const char *buf, size_t len,
 
 	snapshot(&after);
 	switch (m) {
-	case MEM_ANON4K:
+	case T_MEM_ANON:
 		if (anon_huge != 0 || rss < want_kb) {
 			snprintf(out, outlen,
 				 "MISMATCH: mapping has AnonHugePages %ld kB (want 0), Rss %ld of %ld kB",
@@ -325,7 +328,7 @@ static void check_backing(enum mem m, const char *buf, size_t len,
 			return;
 		}
 		break;
-	case MEM_THP:
+	case T_MEM_THP:
 		if (anon_huge < want_kb) {
 			snprintf(out, outlen,
 				 "MISMATCH: mapping has AnonHugePages %ld of %ld kB (meminfo delta %ld kB)",
@@ -334,7 +337,7 @@ static void check_backing(enum mem m, const char *buf, size_t len,
 			return;
 		}
 		break;
-	case MEM_HUGETLB2M:
+	case T_MEM_HUGETLB_2M:
 		if (before->huge_free - after.huge_free != (long)(len / T_SZ_2M)) {
 			snprintf(out, outlen,
 				 "MISMATCH: free 2 MiB hugepages went %ld -> %ld, want %zu fewer",
@@ -342,14 +345,12 @@ static void check_backing(enum mem m, const char *buf, size_t len,
 			return;
 		}
 		break;
-	case MEM_MEMFD:
+	default:
 		if (rss < want_kb) {
 			snprintf(out, outlen, "MISMATCH: mapping has Rss %ld of %ld kB",
 				 rss, want_kb);
 			return;
 		}
-		break;
-	case MEM_NR:
 		break;
 	}
 	snprintf(out, outlen, "ok");
@@ -389,21 +390,16 @@ static int map_thp(struct region *r)
 	return ret;
 }
 
-static int map_region(enum mem m, struct region *r)
+static int map_region(enum t_mem m, struct region *r)
 {
-	static const enum t_mem helper_type[MEM_NR] = {
-		[MEM_ANON4K]	= T_MEM_ANON,
-		[MEM_HUGETLB2M]	= T_MEM_HUGETLB_2M,
-		[MEM_MEMFD]	= T_MEM_MEMFD,
-	};
 	size_t off;
 	int ret;
 
 	r->fd = -1;
-	if (m == MEM_THP)
+	if (m == T_MEM_THP)
 		ret = map_thp(r);
 	else
-		ret = t_alloc(helper_type[m], r->len, &r->buf, &r->fd);
+		ret = t_alloc(m, r->len, &r->buf, &r->fd);
 	if (ret)
 		return ret;
 	/* registration cost, not fault cost: every page is present first */
@@ -446,12 +442,20 @@ static struct times summarize(uint64_t *v, unsigned int n)
 	return t;
 }
 
+static void summarize_row(struct result *r, uint64_t *reg, uint64_t *unreg,
+			  uint64_t *sum)
+{
+	r->reg = summarize(reg, r->reps);
+	r->unreg = summarize(unreg, r->reps);
+	r->sum = summarize(sum, r->reps);
+}
+
 static int register_fail(const struct result *r, const char *call, int ret)
 {
 	struct rlimit rl;
 
 	fprintf(stderr, "regcost: %s of %u x %zu bytes of %s: %s\n", call,
-		r->nbufs, r->total / r->nbufs, mem_names[r->mem], strerror(-ret));
+		r->nbufs, r->total / r->nbufs, mem_name(r->mem), strerror(-ret));
 	if (ret == -ENOMEM && geteuid() && !getrlimit(RLIMIT_MEMLOCK, &rl))
 		fprintf(stderr, "regcost: RLIMIT_MEMLOCK is %llu bytes: run as root or raise it (ulimit -l)\n",
 			(unsigned long long)rl.rlim_cur);
@@ -558,12 +562,9 @@ static int measure_update(struct result *r, const struct iovec *iov)
 		sum[i] = reg[i] + unreg[i];
 	}
 	io_uring_unregister_buffers(&g.ring);
-	if (ret)
-		return ret;
-	r->reg = summarize(reg, r->reps);
-	r->unreg = summarize(unreg, r->reps);
-	r->sum = summarize(sum, r->reps);
-	return T_EXIT_PASS;
+	if (!ret)
+		summarize_row(r, reg, unreg, sum);
+	return ret;
 }
 
 static int measure(struct result *r, const struct iovec *iov)
@@ -588,12 +589,9 @@ static int measure(struct result *r, const struct iovec *iov)
 		ret = reg_unreg(r, iov, &reg[i], &unreg[i]);
 		sum[i] = reg[i] + unreg[i];
 	}
-	if (ret)
-		return ret;
-	r->reg = summarize(reg, r->reps);
-	r->unreg = summarize(unreg, r->reps);
-	r->sum = summarize(sum, r->reps);
-	return T_EXIT_PASS;
+	if (!ret)
+		summarize_row(r, reg, unreg, sum);
+	return ret;
 }
 
 /* ---- output ---- */
@@ -630,7 +628,7 @@ static void print_row(const struct result *r)
 	if (g.tsv) {
 		fprintf(g.tsv, "%s\t%s\t%s\t%zu\t%u\t%zu\t%u\t%u\t%" PRIu64 "\t%" PRIu64
 			"\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%s\t%s\n",
-			g.uts.release, r->scenario, mem_names[r->mem], r->total,
+			g.uts.release, r->scenario, mem_name(r->mem), r->total,
 			r->nbufs, r->total / r->nbufs, r->reps, g.pause_ms, r->reg.best,
 			r->reg.median, r->unreg.best, r->unreg.median, r->sum.best,
 			r->sum.median, bvecs, r->backing);
@@ -640,7 +638,7 @@ static void print_row(const struct result *r)
 	snprintf(t[1], sizeof(t[1]), "%.1f/%.1f", r->unreg.best / 1e3, r->unreg.median / 1e3);
 	snprintf(t[2], sizeof(t[2]), "%.1f/%.1f", r->sum.best / 1e3, r->sum.median / 1e3);
 	fprintf(g.table, "%-16s %-9s %6s %5u %6s %4u %21s %21s %21s %7s  %s\n",
-		r->scenario, mem_names[r->mem], human_size(r->total, tot, sizeof(tot)),
+		r->scenario, mem_name(r->mem), human_size(r->total, tot, sizeof(tot)),
 		r->nbufs, human_size(r->total / r->nbufs, each, sizeof(each)),
 		r->reps, t[0], t[1], t[2], bvecs, r->backing);
 	fflush(g.table);
@@ -648,7 +646,7 @@ static void print_row(const struct result *r)
 
 /* ---- rows ---- */
 
-static int run_row(const char *scenario, enum mem m, size_t total,
+static int run_row(const char *scenario, enum t_mem m, size_t total,
 		   unsigned int nbufs, bool update)
 {
 	static struct iovec iov[MAX_BUFS];
@@ -662,10 +660,10 @@ static int run_row(const char *scenario, enum mem m, size_t total,
 	unsigned int i;
 	int ret;
 
-	if (total % nbufs || each % T_PAGE || total % mem_pagesize(m) ||
+	if (total % nbufs || each % T_PAGE || total % t_mem_pagesize(m) ||
 	    each > GIB) {
 		fprintf(stderr, "regcost: %s: %zu bytes of %s in %u buffers: not whole pages or a buffer over 1 GiB, row left out\n",
-			scenario, total, mem_names[m], nbufs);
+			scenario, total, mem_name(m), nbufs);
 		return T_EXIT_PASS;
 	}
 
@@ -673,19 +671,19 @@ static int run_row(const char *scenario, enum mem m, size_t total,
 	ret = map_region(m, &region);
 	if (ret == T_EXIT_SKIP) {
 		fprintf(stderr, "regcost: SKIP %s %s %zu bytes: %s\n", scenario,
-			mem_names[m], total, t_skip_reason());
+			mem_name(m), total, t_skip_reason());
 		g.skipped++;
 		return T_EXIT_PASS;
 	}
 	if (ret) {
 		fprintf(stderr, "regcost: %s: cannot map %zu bytes of %s\n",
-			scenario, total, mem_names[m]);
+			scenario, total, mem_name(m));
 		return ret;
 	}
 	check_backing(m, region.buf, total, &before, r.backing, sizeof(r.backing));
 	if (strcmp(r.backing, "ok")) {
 		fprintf(stderr, "regcost: warning: %s %s %zu bytes: %s\n", scenario,
-			mem_names[m], total, r.backing);
+			mem_name(m), total, r.backing);
 		g.mismatched++;
 	}
 
@@ -737,10 +735,11 @@ int main(int argc, char *argv[])
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	enum mem mems[MAX_LIST] = { MEM_ANON4K, MEM_THP, MEM_HUGETLB2M, MEM_MEMFD };
+	enum t_mem mems[MAX_LIST] = { T_MEM_ANON, T_MEM_THP, T_MEM_HUGETLB_2M,
+				      T_MEM_MEMFD };
 	size_t sizes[MAX_LIST] = SWEEP_4K;
 	unsigned int nbufs[MAX_LIST] = { 1 };
-	unsigned int nr_mems = MEM_NR, nr_sizes = 6, nr_nbufs = 1, i, j, k;
+	unsigned int nr_mems = T_ARRAY_SIZE(mem_types), nr_sizes = 6, nr_nbufs = 1, i, j, k;
 	const struct scenario *one = NULL;
 	const char *tsv_path = NULL;
 	bool quick = false, custom = false, table_on_stdout = false;

@@ -307,19 +307,12 @@ out:
 
 static int shmem_small_folios(void)
 {
-	char mode[128] = "";
-	FILE *fp;
+	const char *mode = t_thp_mode("shmem_enabled");
 
-	fp = fopen("/sys/kernel/mm/transparent_hugepage/shmem_enabled", "r");
-	if (!fp)
-		return T_EXIT_PASS;
-	if (!fgets(mode, sizeof(mode), fp))
-		mode[0] = '\0';
-	fclose(fp);
-	if (strstr(mode, "[always]") || strstr(mode, "[force]") ||
-	    strstr(mode, "[within_size]"))
-		return t_skip("shmem THP enabled (%.*s): memfd folios may be large",
-			      (int)strcspn(mode, "\n"), mode);
+	if (mode && (!strcmp(mode, "always") || !strcmp(mode, "force") ||
+		     !strcmp(mode, "within_size")))
+		return t_skip("shmem THP enabled (%s): memfd folios may be large",
+			      mode);
 	return T_EXIT_PASS;
 }
 

@@ -5,9 +5,10 @@
  * IORING_REGISTER_BUFFERS_UPDATE, takes back what it had pinned (VmPin as
  * before the call) and leaves the ring working: a NOP completes, a good
  * buffer carries fixed writes and reads byte for byte, and the slot the bad
- * buffer aimed at stays empty.
+ * buffer aimed at stays empty. Buffers over bad memory (holes, PROT_READ,
+ * PROT_NONE, shared ext4 pages) are reg-errno's table.
  *
- * Prerequisites: cwd on ext4 (the MAP_SHARED file case SKIPs elsewhere).
+ * Prerequisites: cwd on a filesystem with files (the good buffer's I/O).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -18,7 +19,6 @@
 #include "helpers.h"
 
 #define GOOD_LEN	(4 * T_PAGE)
-#define AREA_LEN	(3 * T_PAGE)
 #define NSLOTS		2
 #define MAX_BUFFERS	16384	/* IORING_MAX_REG_BUFFERS */
 #define GOOD_TAG	0x676f6f64ULL
@@ -32,12 +32,6 @@
 /* Memory the cases point into; built once. */
 struct env {
 	char *good;		/* anon, registered whenever a case needs a buffer */
-	char *hole;		/* AREA_LEN, middle page unmapped */
-	char *rdonly;		/* AREA_LEN, middle page PROT_READ */
-	char *protnone;		/* AREA_LEN, middle page PROT_NONE */
-	char *ext4;		/* GOOD_LEN of an ext4 file, MAP_SHARED */
-	int ext4_status;	/* T_EXIT_* of mapping it */
-	char ext4_skip[256];	/* and why it was skipped */
 	char *unmapped;		/* a page with nothing mapped at it */
 	struct t_file f;
 };
@@ -52,7 +46,6 @@ struct bad_case {
 	bool busy;
 	/* UPDATE: no table exists (else: NSLOTS, good in slot 0) */
 	bool no_table;
-	bool needs_ext4;
 	int (*call)(struct io_uring *ring, enum t_reg how,
 		    const struct bad_case *c);
 	int kind;		/* which bad iovec, for call_bad_iov() */
@@ -63,10 +56,6 @@ enum bad_iov {
 	ZERO_LEN,
 	OVER_1G,
 	WRAPS,
-	HOLE,
-	RDONLY,
-	PROTNONE,
-	EXT4_SHARED,
 };
 
 static void bad_iov(enum bad_iov kind, struct iovec *iov)
@@ -87,22 +76,6 @@ static void bad_iov(enum bad_iov kind, struct iovec *iov)
 	case WRAPS:
 		/* the page-rounded end passes 2^64 */
 		iov->iov_base = (void *)-T_PAGE;
-		break;
-	case HOLE:
-		iov->iov_base = env.hole;
-		iov->iov_len = AREA_LEN;
-		break;
-	case RDONLY:
-		iov->iov_base = env.rdonly;
-		iov->iov_len = AREA_LEN;
-		break;
-	case PROTNONE:
-		iov->iov_base = env.protnone;
-		iov->iov_len = AREA_LEN;
-		break;
-	case EXT4_SHARED:
-		iov->iov_base = env.ext4;
-		iov->iov_len = GOOD_LEN;
 		break;
 	}
 }
@@ -271,14 +244,6 @@ static const struct bad_case cases[] = {
 	  .kind = OVER_1G },
 	{ "range wraps past 2^64", ALL, EACH(-EOVERFLOW), .call = call_bad_iov,
 	  .kind = WRAPS },
-	{ "unmapped middle page", ALL, EACH(-EFAULT), .call = call_bad_iov,
-	  .kind = HOLE },
-	{ "PROT_READ middle page", ALL, EACH(-EFAULT), .call = call_bad_iov,
-	  .kind = RDONLY },
-	{ "PROT_NONE middle page", ALL, EACH(-EFAULT), .call = call_bad_iov,
-	  .kind = PROTNONE },
-	{ "ext4 file MAP_SHARED", ALL, EACH(-EOPNOTSUPP), .call = call_bad_iov,
-	  .kind = EXT4_SHARED, .needs_ext4 = true },
 	{ "0 buffers", ALL, EACH(-EINVAL), .call = call_nr_zero },
 	{ "16385 buffers", BUF | BUF2, EACH(-EINVAL), .call = call_nr_too_many },
 	{ "second table", ALL, EACH(-EBUSY), .call = call_twice, .busy = true },
@@ -382,9 +347,6 @@ static int test_case(const struct bad_case *c, enum t_reg how)
 	struct io_uring ring;
 	int ret, did;
 
-	if (c->needs_ext4 && env.ext4_status)
-		return env.ext4_status == T_EXIT_SKIP ?
-		       t_skip("%s", env.ext4_skip) : env.ext4_status;
 	ret = t_ring_setup(&ring);
 	if (ret)
 		return ret;
@@ -413,20 +375,6 @@ out:
 	return ret;
 }
 
-static char *map_area(int prot_middle, bool hole)
-{
-	char *p;
-
-	if (t_alloc(T_MEM_ANON, AREA_LEN, &p, NULL))
-		return NULL;
-	if (hole ? munmap(p + T_PAGE, T_PAGE) :
-		   mprotect(p + T_PAGE, T_PAGE, prot_middle)) {
-		t_diag("making the middle page bad: %s", strerror(errno));
-		return NULL;
-	}
-	return p;
-}
-
 static int env_setup(void)
 {
 	int ret;
@@ -434,13 +382,6 @@ static int env_setup(void)
 	ret = t_alloc(T_MEM_ANON, GOOD_LEN, &env.good, NULL);
 	if (ret)
 		return ret;
-	env.hole = map_area(0, true);
-	env.rdonly = map_area(PROT_READ, false);
-	env.protnone = map_area(PROT_NONE, false);
-	if (!env.hole || !env.rdonly || !env.protnone)
-		return T_EXIT_FAIL;
-	env.ext4_status = t_alloc(T_MEM_EXT4_SHARED, GOOD_LEN, &env.ext4, NULL);
-	snprintf(env.ext4_skip, sizeof(env.ext4_skip), "%s", t_skip_reason());
 
 	/* a writable page followed by an unmapped one */
 	if (t_alloc(T_MEM_ANON, 2 * T_PAGE, &env.unmapped, NULL))

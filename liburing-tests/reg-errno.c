@@ -84,7 +84,7 @@ static int should(const struct row *r)
 		return -EFAULT;
 	if (r->mem == T_MEM_EXT4_SHARED ||
 	    (r->spot == SPOT_MEM && r->spot_mem == T_MEM_EXT4_SHARED))
-		return -EOPNOTSUPP;
+		return t_shared_file_errno();
 	return 0;
 }
 

@@ -21,12 +21,15 @@
 # any failure. A "timeout=SECONDS" word before the reason shortens the wait
 # for a test known to hang. --args FILE gives tests their command-line
 # arguments ("name arg...", e.g. the device liburing's passthrough test
-# drives).
+# drives). --no-skips makes the suite's skips failures, a whole test's
+# (exit 77) or a TAP case's ("ok N ... # SKIP"), unless --expect lists the
+# test with "skip" or with "skips=N" (up to N cases).
 set -u
 
 timeout=600
 expect=/dev/null
 args_file=/dev/null
+no_skips=
 suite=tests
 
 passed=0 failed=0 skipped=0
@@ -83,7 +86,9 @@ while (($#)); do
 	--timeout) timeout=$2; shift 2; continue ;;
 	--expect) expect=$2; shift 2; continue ;;
 	--args) args_file=$2; shift 2; continue ;;
-	--suite) suite=$2; expect=/dev/null; args_file=/dev/null; shift 2; continue ;;
+	--no-skips) no_skips=1; shift; continue ;;
+	--suite) suite=$2; expect=/dev/null; args_file=/dev/null; no_skips=
+		shift 2; continue ;;
 	esac
 	test=$(realpath "$1")
 	shift
@@ -128,6 +133,18 @@ while (($#)); do
 	elif ((status != 0 && status != 77)); then
 		reason="exit status $status"
 	fi
+	cases_skipped=$(grep -cE '^ok [0-9]+ .*# SKIP' "$logdir/$name.out")
+	allowed=0
+	[[ $known_outcome == skips=* ]] && allowed=${known_outcome#skips=}
+	if [[ -z $reason && -n $no_skips ]]; then
+		if ((status == 77)) && [[ $known_outcome != skip ]]; then
+			reason="skipped, and this suite allows no skip here: $(
+				skip_reason "$logdir/$name.out")"
+		elif ((cases_skipped > allowed)); then
+			reason="$cases_skipped cases skipped, $allowed allowed: $(
+				grep -m 1 -E '^ok [0-9]+ .*# SKIP' "$logdir/$name.out")"
+		fi
+	fi
 	outcome=pass
 	[[ -n $reason ]] && outcome=fail
 	((status == 77)) && [[ -z $reason ]] && outcome=skip
@@ -140,7 +157,11 @@ while (($#)); do
 		report SKIP "$name" "$(skip_reason "$logdir/$name.out")"
 	elif [[ $outcome == pass ]]; then
 		passed=$((passed + 1))
-		report PASS "$name" "${elapsed}s${known_outcome:+ (better than expected: $known_reason)}"
+		detail=${elapsed}s
+		((cases_skipped)) && detail+=" ($cases_skipped cases skipped)"
+		[[ $known_outcome == fail || $known_outcome == skip ]] &&
+			detail+=" (better than expected: $known_reason)"
+		report PASS "$name" "$detail"
 	else
 		failed=$((failed + 1))
 		failed_names+=("$suite/$name")

@@ -73,6 +73,11 @@ const char *t_mem_name(enum t_mem m);
 size_t t_mem_pagesize(enum t_mem m);
 /* T_EXIT_PASS if len bytes of this type can be had here, else a SKIP. */
 int t_mem_check(enum t_mem m, size_t len);
+/*
+ * The mode selected in /sys/kernel/mm/transparent_hugepage/<knob> ("enabled"
+ * or "shmem_enabled"), e.g. "madvise"; NULL without THP.
+ */
+const char *t_thp_mode(const char *knob);
 /* 2 MiB or 1 GiB hugepages that can still be reserved. */
 long t_hugepages_avail(size_t pagesize);
 
@@ -116,6 +121,12 @@ struct t_layout {
 int t_layout_map(struct t_layout *l, const struct t_piece *pieces,
 		 unsigned int nr);
 void t_layout_unmap(struct t_layout *l);
+
+/*
+ * Maps one page of size bytes of a shared file type m (memfd, hugetlbfs)
+ * at n consecutive addresses: one page, n aliases. T_EXIT_* value.
+ */
+int t_alias_map(enum t_mem m, size_t size, unsigned int n, char **bufp);
 
 /*
  * A field in kB (e.g. "AnonHugePages") of a /proc file such as /proc/meminfo;
@@ -281,6 +292,64 @@ long t_foll_pins(void);
  */
 int t_vmpin_expect(long want_kb, const char *what);
 
+/*
+ * The errno a long-term writable pin of a MAP_SHARED ext4 mapping gets, so
+ * that the tests tell the truth on any kernel: -EOPNOTSUPP on 6.1, with or
+ * without the regbuf series (6.1 io_uring refused file-backed buffers with
+ * it, and the series keeps it), -EFAULT from 6.5 on, where mainline's GUP
+ * refuses such pins and io_uring reports any short pin as a fault.
+ */
+int t_shared_file_errno(void);
+
+/*
+ * A test whose failure the kernel reports in its log (a WARNING from a
+ * debug checker, say) marks the log before the run and checks it after:
+ * t_klog_check() turns ret into FAIL, naming the first report, when the
+ * log shows one since t_klog_mark(). The mark SKIPs without /dev/kmsg.
+ */
+int t_klog_mark(void);
+int t_klog_check(int ret);
+
+/* ---- a ring whose buffer releases can be waited for ---- */
+
+#define T_FENCED_SLOTS	80
+
+/*
+ * A ring whose buffer table ends with a fence slot holding t->fence.
+ * Buffers replaced through BUFFERS_UPDATE are released asynchronously and
+ * post their tag first; t_fenced_settle() waits for those tags, then replaces the
+ * fence buffer by itself and waits for the old fence's tag, which is
+ * posted only after the release work that posted the others has finished.
+ * After it VmPin shows every release. The fence costs one page, and one
+ * more while it replaces itself, which t_fenced_settle() allows for.
+ */
+struct t_fenced {
+	struct io_uring ring;
+	unsigned int nslots;		/* the fence is slot nslots */
+	__u64 tag[T_FENCED_SLOTS];		/* current tag of each slot, 0 if empty */
+	__u64 pending[T_FENCED_SLOTS * 2];	/* tags of released buffers */
+	unsigned int nr_pending;
+	__u64 next_tag;
+	char *fence;
+};
+
+/*
+ * Registers iov[0..nr) in slots 0..nr-1 of nslots, and the fence page in
+ * slot nslots, in one BUFFERS2 call with tags.
+ */
+int t_fenced_open(struct t_fenced *t, const struct iovec *iov,
+		  unsigned int nr, unsigned int nslots, char *fence);
+/* Puts [base, base + len) in slot (NULL empties it); 0 or -errno. */
+int t_fenced_set(struct t_fenced *t, unsigned int slot, void *base,
+		 size_t len);
+/* t_fenced_set() that must succeed: PASS or FAIL with a diagnostic */
+int t_fenced_put(struct t_fenced *t, unsigned int slot, void *base,
+		 size_t len);
+/* Returns once every buffer replaced so far is released. */
+int t_fenced_settle(struct t_fenced *t);
+/* Unregisters everything (synchronous) and closes the ring. */
+int t_fenced_close(struct t_fenced *t);
+
 /* ---- privileges and children ---- */
 
 #define T_NOBODY	65534
@@ -290,6 +359,13 @@ int t_vmpin_expect(long want_kb, const char *what);
  * CAP_SYS_RESOURCE.
  */
 int t_set_memlock(unsigned long soft, unsigned long hard);
+/*
+ * 1 if this kernel charges a ring's own memory to RLIMIT_MEMLOCK (a ring
+ * cannot be set up under a limit of 0, as on recent mainline), 0 if not
+ * (6.1, 6.12), -1 on error (reported). Meaningful without CAP_IPC_LOCK
+ * only.
+ */
+int t_ring_memory_charged(void);
 /*
  * Root only: drops supplementary groups, gid and uid to T_NOBODY, which
  * clears every capability (CAP_IPC_LOCK included); FAIL if any remains.
