@@ -10,10 +10,10 @@
 #   KERNELS      which kernels, in report order (default "base patched
 #                mainline"): base = Debian's 6.1, patched = 6.1 +
 #                patches/series, mainline = Debian's 6.12
-#   BENCH_QUICK  1: regcost's quick preset (the report's target rows only,
-#                same 9 repetitions), no fio, 2 wall-clock rounds: the
-#                targets' verdicts (from icount) stay, the sweeps, the
-#                plots and the fio comparison go
+#   BENCH_QUICK  1: regcost's quick preset (the report's target rows only)
+#                and no fio (unless BENCH_FIO=1): the targets' verdicts
+#                (from icount) and their wall-clock spread stay, the sweeps,
+#                the plots and the fio comparison go
 #   BENCH_REPS   repetitions per regcost row (default: regcost's own)
 #   BENCH_PAUSE_MS  regcost's pause before each timed register (default:
 #                regcost's own, 200 ms; 0 times them back to back)
@@ -24,8 +24,10 @@
 #                range over all pairs of them
 #   BENCH_ICOUNT 0: no icount boot. By default each kernel boots once more
 #                under qemu -icount (vm/run.sh --icount), whose clock counts
-#                instructions, for regcost alone: the targets are decided
-#                on that figure, which does not move with the host
+#                instructions, for regcost's quick preset (the target rows)
+#                with 3 repetitions, which are all alike there: the targets
+#                are decided on that figure, which does not move with the
+#                host
 #   BENCH_TIMEOUT  seconds one kernel's guest run may take (default 1800)
 set -euo pipefail
 
@@ -38,8 +40,7 @@ regcost_args=()
 rounds=${BENCH_ROUNDS:-3}
 if [[ ${BENCH_QUICK:-} == 1 ]]; then
 	regcost_args+=(-q)
-	export BENCH_FIO=0
-	rounds=${BENCH_ROUNDS:-2}
+	BENCH_FIO=${BENCH_FIO:-0}
 fi
 [[ -n ${BENCH_REPS:-} ]] && regcost_args+=(-r "$BENCH_REPS")
 [[ -n ${BENCH_PAUSE_MS:-} ]] && regcost_args+=(-p "$BENCH_PAUSE_MS")
@@ -82,16 +83,16 @@ for k in "${kernels[@]}"; do
 	echo "${source[$k]}" > "$out/$k/source.txt"
 done
 
-# One guest run: boot kernel $1 with vm/run.sh options $3..., results in
-# $out/$1/$2.
+# One guest run: boot kernel $1 (with vm/run.sh option $3, if not empty),
+# results in $out/$1/$2, regcost's arguments $4...
 guest_run() {
-	local k=$1 dir=$2
-	shift 2
-	if ! "$repo/vm/run.sh" "$@" \
+	local k=$1 dir=$2 vm_opt=$3
+	shift 3
+	if ! "$repo/vm/run.sh" ${vm_opt:+"$vm_opt"} \
 		--kernel "$repo/build/kernel/$k-production/arch/x86/boot/bzImage" \
 		--timeout "$vm_timeout" --results "$out/$k/$dir" \
 		--env BENCH_FIO -- \
-		"$repo/bench/guest-bench.sh" "$out/regcost" "${regcost_args[@]}"; then
+		"$repo/bench/guest-bench.sh" "$out/regcost" "$@"; then
 		echo "bench: the $k run failed; its logs are in" \
 			"${out#"$repo"/}/$k/$dir/" >&2
 		exit 1
@@ -106,14 +107,14 @@ for ((round = 1; round <= rounds; round++)); do
 		step "run $run/$total: $k kernel, wall-clock round $round/$rounds" \
 			"(regcost${regcost_args[*]:+ ${regcost_args[*]}}$(
 			((BENCH_FIO)) && echo ', then fio'))"
-		guest_run "$k" "round$round"
+		guest_run "$k" "round$round" "" "${regcost_args[@]}"
 	done
 done
 if ((icount)); then
 	for k in "${kernels[@]}"; do
 		run=$((run + 1))
 		step "run $run/$total: $k kernel under icount (regcost)"
-		BENCH_FIO=0 guest_run "$k" icount --icount
+		BENCH_FIO=0 guest_run "$k" icount --icount -q -r 3
 	done
 fi
 

@@ -6,6 +6,7 @@
 #   env.txt          what the figures were measured on
 #   regcost.tsv      bench/regcost's rows (its table goes to the terminal)
 #   fio.json         fio-jobs/throughput-fixedbufs.fio, JSON output
+#   fio-devices.json fio-jobs/throughput-devices.fio, JSON output
 #
 #   bench/guest-bench.sh REGCOST [REGCOST_ARGS...]
 #
@@ -49,5 +50,8 @@ if [[ ${BENCH_FIO:-1} != 0 ]]; then
 	GLIBC_TUNABLES=glibc.malloc.hugetlb=1 fio --eta=never \
 		--output-format=json --output="$out/fio.json" \
 		"$repo/fio-jobs/throughput-fixedbufs.fio"
+	step "fixed-buffer throughput on NVMe and virtio-blk (fio-jobs/throughput-devices.fio)"
+	fio --eta=never --output-format=json --output="$out/fio-devices.json" \
+		"$repo/fio-jobs/throughput-devices.fio"
 fi
 step "done"

@@ -177,7 +177,11 @@ class Boot:
 
     def __init__(self, d):
         self.rows, self.scenarios = load_regcost(os.path.join(d, "regcost.tsv"))
-        self.fio = load_fio(os.path.join(d, "fio.json"))
+        self.fio = None
+        for name in ("fio.json", "fio-devices.json"):
+            jobs = load_fio(os.path.join(d, name))
+            if jobs is not None:
+                self.fio = {**(self.fio or {}), **jobs}
         self.env = read_kv(os.path.join(d, "env.txt"))
 
     def time(self, key, column="reg"):
@@ -458,7 +462,7 @@ class Bench:
             md += [f"### {s}", "", self.scenario_table(s), ""]
         table = self.fio_table()
         if table:
-            md += ["## Fixed-buffer throughput: fio-jobs/throughput-fixedbufs.fio",
+            md += ["## Fixed-buffer throughput: fio-jobs/throughput-*.fio",
                    "", "Read + write bandwidth of each job, median of the"
                    " runs; ratio median [range over all pairs of runs].", "",
                    table, ""]
