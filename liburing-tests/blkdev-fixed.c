@@ -254,7 +254,7 @@ static int run_kind(enum kind k, const char *dev, const struct passthru *p)
 	}
 	iov.iov_base = b.buf;
 	iov.iov_len = b.len;
-	ret = t_register_or_skip(&ring, &iov, 1);
+	ret = t_register_or_skip(&ring, &iov, 1, k == K_MIXED);
 	for (i = 0; !ret && i < T_ARRAY_SIZE(transfers); i++) {
 		size_t off = transfers[i].off, len = transfers[i].len;
 
@@ -334,7 +334,7 @@ static int test_passthru_too_large(void)
 	}
 	iov.iov_base = b.buf;
 	iov.iov_len = b.len;
-	ret = t_register_or_skip(&ring, &iov, 1);
+	ret = t_register_or_skip(&ring, &iov, 1, false);
 	if (!ret) {
 		memset(b.buf, 0x3c, len);
 		res = nvme_io(&ring, &p, false, b.buf, len, 0);

@@ -244,7 +244,7 @@ static int probe_coalescing(void)
 		goto out_ring;
 	iov.iov_base = page;
 	iov.iov_len = T_PAGE;
-	ret = t_register_or_skip(&ring, &iov, 1);
+	ret = t_register_or_skip(&ring, &iov, 1, false);
 	if (ret)
 		goto out;
 	ret = t_fdinfo_ubuf(&ring, 0, &info);
@@ -365,7 +365,7 @@ static int test_alias(size_t page, unsigned int n)
 
 	iov.iov_base = resv;
 	iov.iov_len = len;
-	ret = t_register_or_skip(&ring, &iov, 1);
+	ret = t_register_or_skip(&ring, &iov, 1, false);
 	if (ret)
 		goto out;
 

@@ -166,10 +166,8 @@ static int register_slot(struct io_uring *ring, unsigned int i,
 	res = io_uring_register_buffers_update_tag(ring, i, &iov, NULL, 1);
 	if (res == 1)
 		return T_EXIT_PASS;
-	if (res == -EINVAL && buffers[i].nr_pieces > 1)
-		return t_skip("kernel refuses buffers mixing memory sources (-EINVAL)");
-	if (res == -ENOMEM && geteuid())
-		return t_skip("registration refused by RLIMIT_MEMLOCK (not root)");
+	if (t_register_refused(res, buffers[i].nr_pieces > 1))
+		return T_EXIT_SKIP;
 	t_diag("registering %s in slot %u: %s", buffers[i].name, i,
 	       t_errname(res));
 	return T_EXIT_FAIL;

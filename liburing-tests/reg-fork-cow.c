@@ -55,7 +55,7 @@ static int setup(struct setup *s, enum t_mem m)
 	t_fill(s->buf, s->len, s->seed, 0);
 	iov.iov_base = s->buf;
 	iov.iov_len = s->len;
-	ret = t_register_or_skip(&s->ring, &iov, 1);
+	ret = t_register_or_skip(&s->ring, &iov, 1, false);
 	if (!ret)
 		return T_EXIT_PASS;
 	t_unreserve(s->buf, s->len);

@@ -11,7 +11,7 @@
 #    are torn down (asynchronously: we wait, bounded, before judging).
 #
 #   runtests.sh [--suite NAME] [--expect FILE] [--args FILE] [--timeout SEC]
-#               TEST... [--suite NAME2 ... TEST...]
+#               [--no-skips] TEST... [--suite NAME2 ... TEST...]
 #
 # Options apply to the tests after them, so one run covers several suites
 # and ends with one verdict. --expect FILE lists tests known to fail or skip

@@ -173,7 +173,7 @@ static int run(enum kind k, bool udp)
 		goto out_unmap;
 	iov.iov_base = l.buf;
 	iov.iov_len = l.len;
-	ret = t_register_or_skip(&ring, &iov, 1);
+	ret = t_register_or_skip(&ring, &iov, 1, k == K_MIXED);
 	if (!ret)
 		ret = socket_pair(udp, &tx, &rx);
 	for (i = 0; !ret && i < n; i++) {

@@ -198,9 +198,16 @@ int t_update(struct io_uring *ring, unsigned int idx, const struct iovec *iov,
  * ret: ret, or FAIL with a diagnostic if unregistering fails.
  */
 int t_unregister_or_fail(struct io_uring *ring, int ret);
-/* io_uring_register_buffers(), or SKIP when a limit not under test refuses. */
+/*
+ * SKIP (with the reason) when registration failed with res for a reason that
+ * is not under test: a kernel before regbuf refusing a buffer that mixes
+ * memory sources (mixed: the buffer does), or RLIMIT_MEMLOCK for a user
+ * without CAP_IPC_LOCK; 0 otherwise.
+ */
+int t_register_refused(int res, bool mixed);
+/* io_uring_register_buffers(), or SKIP as t_register_refused() says. */
 int t_register_or_skip(struct io_uring *ring, const struct iovec *iov,
-		       unsigned int nr);
+		       unsigned int nr, bool mixed);
 
 /* ---- files and fixed I/O ---- */
 

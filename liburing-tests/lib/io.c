@@ -120,25 +120,14 @@ int t_fixed_io(struct io_uring *ring, bool write, int fd, void *addr,
 	return ret;
 }
 
-static int full_pread(int fd, void *buf, size_t len, off_t off)
+/* pread() or pwrite() of exactly len bytes through the buffered fd. */
+static int full_io(int fd, void *buf, size_t len, off_t off, bool is_write)
 {
-	ssize_t ret = pread(fd, buf, len, off);
+	ssize_t ret = is_write ? pwrite(fd, buf, len, off) : pread(fd, buf, len, off);
 
 	if (ret != (ssize_t)len) {
-		t_diag("pread %zu@%lld: %zd (%s)", len, (long long)off, ret,
-		       ret < 0 ? strerror(errno) : "short");
-		return T_EXIT_FAIL;
-	}
-	return T_EXIT_PASS;
-}
-
-static int full_pwrite(int fd, const void *buf, size_t len, off_t off)
-{
-	ssize_t ret = pwrite(fd, buf, len, off);
-
-	if (ret != (ssize_t)len) {
-		t_diag("pwrite %zu@%lld: %zd (%s)", len, (long long)off, ret,
-		       ret < 0 ? strerror(errno) : "short");
+		t_diag("%s %zu@%lld: %zd (%s)", is_write ? "pwrite" : "pread", len,
+		       (long long)off, ret, ret < 0 ? strerror(errno) : "short");
 		return T_EXIT_FAIL;
 	}
 	return T_EXIT_PASS;
@@ -146,12 +135,27 @@ static int full_pwrite(int fd, const void *buf, size_t len, off_t off)
 
 int t_file_read(struct t_file *f, void *buf, size_t len, off_t off)
 {
-	return full_pread(f->bfd, buf, len, off);
+	return full_io(f->bfd, buf, len, off, false);
 }
 
 int t_file_write(struct t_file *f, const void *buf, size_t len, off_t off)
 {
-	return full_pwrite(f->bfd, buf, len, off);
+	return full_io(f->bfd, (void *)buf, len, off, true);
+}
+
+/* A fixed read or write of buf that must move exactly len bytes. */
+static int fixed_io_whole(struct io_uring *ring, bool is_write, struct t_file *f,
+			  int buf_index, char *buf, size_t len, off_t off, char *lo)
+{
+	int ret = t_fixed_io(ring, is_write, f->fd, buf, len, off, buf_index);
+
+	if (ret == (int)len)
+		return T_EXIT_PASS;
+	t_diag("%s fixed %s buffer %d +%td len %zu at %lld: res %d, want %zu",
+	       f->direct ? "O_DIRECT" : "buffered",
+	       is_write ? "write of" : "read into", buf_index, buf - lo, len,
+	       (long long)off, ret, len);
+	return T_EXIT_FAIL;
 }
 
 int t_check_fixed_rw(struct io_uring *ring, struct t_file *f, int buf_index,
@@ -172,14 +176,10 @@ int t_check_fixed_rw(struct io_uring *ring, struct t_file *f, int buf_index,
 
 	/* memory -> file */
 	t_fill(buf, len, s_write, off);
-	ret = t_fixed_io(ring, true, f->fd, buf, len, off, buf_index);
-	if (ret != (int)len) {
-		t_diag("%s fixed write of buffer %d +%td len %zu at %lld: res %d, want %zu",
-		       mode, buf_index, buf - lo, len, (long long)off, ret, len);
-		ret = T_EXIT_FAIL;
+	ret = fixed_io_whole(ring, true, f, buf_index, buf, len, off, lo);
+	if (ret)
 		goto out;
-	}
-	ret = full_pread(f->bfd, bounce, len, off);
+	ret = full_io(f->bfd, bounce, len, off, false);
 	if (!ret)
 		ret = t_verify(bounce, len, s_write, off, "file after fixed write");
 	if (ret) {
@@ -190,17 +190,13 @@ int t_check_fixed_rw(struct io_uring *ring, struct t_file *f, int buf_index,
 
 	/* file -> memory; the guards must come through untouched */
 	t_fill(bounce, len, s_read, off);
-	ret = full_pwrite(f->bfd, bounce, len, off);
+	ret = full_io(f->bfd, bounce, len, off, true);
 	if (ret)
 		goto out;
 	t_fill(glo, ghi - glo, s_guard, glo - lo);
-	ret = t_fixed_io(ring, false, f->fd, buf, len, off, buf_index);
-	if (ret != (int)len) {
-		t_diag("%s fixed read into buffer %d +%td len %zu at %lld: res %d, want %zu",
-		       mode, buf_index, buf - lo, len, (long long)off, ret, len);
-		ret = T_EXIT_FAIL;
+	ret = fixed_io_whole(ring, false, f, buf_index, buf, len, off, lo);
+	if (ret)
 		goto out;
-	}
 	ret = t_verify(buf, len, s_read, off, "buffer after fixed read");
 	if (!ret)
 		ret = t_verify(glo, buf - glo, s_guard, glo - lo,

@@ -246,15 +246,24 @@ int t_unregister_or_fail(struct io_uring *ring, int ret)
 	return ret;
 }
 
+int t_register_refused(int res, bool mixed)
+{
+	if (res == -EINVAL && mixed)
+		return t_skip("kernel refuses buffers mixing memory sources (-EINVAL)");
+	if (res == -ENOMEM && geteuid())
+		return t_skip("registration refused by RLIMIT_MEMLOCK (not root)");
+	return 0;
+}
+
 int t_register_or_skip(struct io_uring *ring, const struct iovec *iov,
-		       unsigned int nr)
+		       unsigned int nr, bool mixed)
 {
 	int ret = io_uring_register_buffers(ring, iov, nr);
 
 	if (!ret)
 		return T_EXIT_PASS;
-	if (ret == -ENOMEM && geteuid())
-		return t_skip("registration refused by RLIMIT_MEMLOCK (not root)");
+	if (t_register_refused(ret, mixed))
+		return T_EXIT_SKIP;
 	t_diag("io_uring_register_buffers of %u buffers: %s", nr, strerror(-ret));
 	return T_EXIT_FAIL;
 }
