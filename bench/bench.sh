@@ -6,29 +6,9 @@
 #
 #   bench/bench.sh
 #
-# Environment (the Makefile passes its variables of the same names):
-#   KERNELS      which kernels, in report order (default "base patched
-#                mainline"): base = Debian's 6.1, patched = 6.1 +
-#                patches/series, mainline = Debian's 6.12
-#   BENCH_QUICK  1: regcost's quick preset (the report's target rows only)
-#                and no fio (unless BENCH_FIO=1): the targets' verdicts
-#                (from icount) and their wall-clock spread stay, the sweeps,
-#                the plots and the fio comparison go
-#   BENCH_REPS   repetitions per regcost row (default: regcost's own)
-#   BENCH_PAUSE_MS  regcost's pause before each timed register (default:
-#                regcost's own, 200 ms; 0 times them back to back)
-#   BENCH_FIO    0: leave out the fio throughput jobs
-#   BENCH_ROUNDS wall-clock boots of each kernel (default 3), interleaved
-#                base, patched, mainline, base, ...: regcost, then fio; the
-#                report gives each ratio's median over the rounds and its
-#                range over all pairs of them
-#   BENCH_ICOUNT 0: no icount boot. By default each kernel boots once more
-#                under qemu -icount (vm/run.sh --icount), whose clock counts
-#                instructions, for regcost's quick preset (the target rows)
-#                with 3 repetitions, which are all alike there: the targets
-#                are decided on that figure, which does not move with the
-#                host
-#   BENCH_TIMEOUT  seconds one kernel's guest run may take (default 1800)
+# Environment: KERNELS and the BENCH_* variables, each documented in
+# bench/README.md ("Running it"); the Makefile passes its variables of the
+# same names.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)

@@ -691,7 +691,7 @@ int main(int argc, char *argv[])
 	}
 	/*
 	 * -q keeps the 9 repetitions: with 3, the best of the 1 and 4 MiB rows
-	 * swung by 20% between runs (bench/README.md, "Why 9 repetitions").
+	 * swung by 20% between runs (docs/notes.md, "Why 9 repetitions").
 	 */
 	g.reps = reps > 0 ? reps : 9;
 	g.pause_ms = pause_ms;

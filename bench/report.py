@@ -27,6 +27,7 @@ above 1 mean the patched kernel is faster.
 import csv
 import glob
 import json
+import math
 import os
 import shutil
 import statistics
@@ -289,6 +290,28 @@ class Bench:
             out.append((job, verdict, ratio))
         return out
 
+    def fio_summary(self, fio):
+        """One sentence on the fio verdicts and how far chance explains them."""
+        slower = [j for j, v, _ in fio if v == "SLOWER"]
+        # Were the two kernels alike, each of the C(p + b, p) orders of p
+        # patched and b base runs would be as likely, and all patched runs
+        # below all base runs is one of them.
+        jobs = self.fio_jobs()
+        chance = sum(1 / math.comb(len(jobs[j]["patched"]) + len(jobs[j]["base"]),
+                                   len(jobs[j]["patched"]))
+                     for j, _, _ in fio)
+        text = (f"{len(fio)} fio jobs, {self.rounds} interleaved runs each:"
+                f" {len(slower)} slower patched than base beyond noise (every"
+                f" patched run below every base run and the median ratio below"
+                f" {FIO_SLOWER}){': ' + ', '.join(slower) if slower else ''}.")
+        if chance >= 0.5:
+            enough = next(n for n in range(2, 20)
+                          if len(fio) / math.comb(2 * n, n) < 0.2)
+            text += (f" With this many runs, up to {chance:.1f} jobs would"
+                     f" come out so by chance alone on two equal kernels: not a"
+                     f" verdict (BENCH_ROUNDS={enough} brings that below 0.2).")
+        return text
+
     # ---- tables ----
 
     def scenario_table(self, scenario):
@@ -450,12 +473,8 @@ class Bench:
             md += [f"| {w} | {v} | {d} |" for w, v, d in targets]
         fio = self.fio_verdicts()
         if fio:
-            slower = [j for j, v, _ in fio if v == "SLOWER"]
             md += ["", "## Fixed-buffer I/O against 6.1 base", "",
-                   f"{len(fio)} fio jobs, {self.rounds} interleaved runs each:"
-                   f" {len(slower)} slower patched than base beyond noise"
-                   f" (every patched run below every base run and the median"
-                   f" ratio below {FIO_SLOWER}){': ' + ', '.join(slower) if slower else ''}."]
+                   self.fio_summary(fio)]
         md += ["", "## Register cost: io_uring_register_buffers(), median",
                ""]
         for s in self.scenarios:
@@ -483,8 +502,9 @@ def main():
         print(f"  {verdict:>12}  {what}: {detail}")
     if fio:
         slower = [f"{j} {r}" for j, v, r in fio if v == "SLOWER"]
-        print(f"  fio, patched vs base: {len(fio)} jobs, {len(slower)} slower"
-              f" beyond noise{': ' + '; '.join(slower) if slower else ''}")
+        print(f"  fio, patched vs base: {bench.fio_summary(fio)}")
+        if slower:
+            print(f"  ratios of those: {'; '.join(slower)}")
 
 
 if __name__ == "__main__":
