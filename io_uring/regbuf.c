@@ -330,7 +330,10 @@ static void regbuf_fill_bvecs(struct io_mapped_ubuf *imu, struct page **pages,
 	imu->seg_shift = shift;
 }
 
-/* Unpins a segment at a time: one atomic per folio run. */
+/*
+ * Unpins a segment at a time: one atomic per folio run, and for the
+ * one-page segments of most buffers the plain call without the range walk.
+ */
 static void regbuf_unpin(const struct io_mapped_ubuf *imu)
 {
 	unsigned int i;
@@ -340,6 +343,9 @@ static void regbuf_unpin(const struct io_mapped_ubuf *imu)
 		unsigned int nr = DIV_ROUND_UP(bv->bv_offset + bv->bv_len,
 					       PAGE_SIZE);
 
-		unpin_user_page_range_dirty_lock(bv->bv_page, nr, false);
+		if (nr == 1)
+			unpin_user_page(bv->bv_page);
+		else
+			unpin_user_page_range_dirty_lock(bv->bv_page, nr, false);
 	}
 }

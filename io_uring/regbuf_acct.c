@@ -74,11 +74,14 @@ int io_regbuf_account(struct io_ring_ctx *ctx, const struct io_mapped_ubuf *imu)
 		struct folio *folio = page_folio(imu->bvec[i].bv_page);
 		unsigned long pins;
 
+		next = i + 1;
+		/* a bvec never leaves its folio: in an order-0 one, one pin */
+		if (!folio_test_large(folio)) {
+			charge++;
+			continue;
+		}
 		next = regbuf_folio_span(imu, i, &pins);
-		if (!folio_test_large(folio))
-			charge += pins;
-		else
-			ret = regbuf_count_large(ctx, folio, pins, &charge);
+		ret = regbuf_count_large(ctx, folio, pins, &charge);
 		if (ret)
 			break;
 	}
@@ -117,17 +120,20 @@ static void regbuf_uncount_before(struct io_ring_ctx *ctx,
 		struct folio *folio = page_folio(imu->bvec[i].bv_page);
 		unsigned long pins;
 
+		next = i + 1;
+		if (!folio_test_large(folio)) {
+			(*uncharge)++;
+			continue;
+		}
 		next = regbuf_folio_span(imu, i, &pins);
-		if (!folio_test_large(folio))
-			*uncharge += pins;
-		else
-			regbuf_uncount_large(ctx, folio, pins, uncharge);
+		regbuf_uncount_large(ctx, folio, pins, uncharge);
 	}
 }
 
 /*
- * End of the run of bvecs from @i on that pin pages of bvec @i's folio;
- * *@pins is set to the pages they pin. A bvec never leaves its folio.
+ * End of the run of bvecs from @i on that pin pages of bvec @i's folio, a
+ * large one; *@pins is set to the pages they pin. A bvec never leaves its
+ * folio.
  */
 static unsigned int regbuf_folio_span(const struct io_mapped_ubuf *imu,
 				      unsigned int i, unsigned long *pins)

@@ -217,6 +217,12 @@ void unpin_user_pages(struct page **pages, unsigned long npages)
 		unpin_one(pages[i]);
 }
 
+void unpin_user_page(struct page *page)
+{
+	unit_unpin_calls++;
+	unpin_one(page);
+}
+
 void unpin_user_page_range_dirty_lock(struct page *page, unsigned long npages,
 				      bool make_dirty)
 {

@@ -97,6 +97,7 @@ static inline int folio_ref_count(const struct folio *folio)
 long pin_user_pages_longterm(unsigned long start, unsigned long nr_pages,
 			     unsigned int gup_flags, struct page **pages);
 void unpin_user_pages(struct page **pages, unsigned long npages);
+void unpin_user_page(struct page *page);
 void unpin_user_page_range_dirty_lock(struct page *page, unsigned long npages,
 				      bool make_dirty);
 
