@@ -10,12 +10,10 @@
 #   make check BASE=1       the same suites on the unpatched 6.1 kernel
 #   make check-full         as check, with liburing's whole test suite
 #   make vm-run CMD='...'   run a command in the guest (KERNEL=, FLAVOUR=)
-#   make print-kernel       path of the kernel image `make check` boots
+#   make print-kernel       path of the patched debug kernel image
 #   make bench              base, patched and 6.12 production kernels in the
 #                           same VM: register cost and fio throughput,
-#                           build/bench/report.md (KERNELS=, BENCH_ROUNDS=,
-#                           BENCH_QUICK=1, BENCH_REPS=, BENCH_PAUSE_MS=,
-#                           BENCH_FIO=0, BENCH_TIMEOUT=; see bench/README.md)
+#                           build/bench/report.md (options: bench/README.md)
 #
 # Everything generated lives under build/.
 
@@ -99,7 +97,7 @@ check: series-check unit kernel tests liburing-suite
 check-full: series-check unit kernel tests liburing-suite
 	$(call run_suites,$(LIBURING_DIR)/*.t)
 
-# bench/bench.sh reads these from the environment; see its header.
+# bench/bench.sh reads these from the environment; bench/README.md has them.
 KERNELS ?= base patched mainline
 export KERNELS BENCH_ROUNDS BENCH_QUICK BENCH_REPS BENCH_PAUSE_MS BENCH_FIO BENCH_ICOUNT BENCH_TIMEOUT
 bench:
