@@ -26,15 +26,15 @@ static bool regbuf_nr_pages(unsigned long ubuf, unsigned long len,
 			    unsigned long *nr_pages);
 static int regbuf_pin_pages(unsigned long ubuf, unsigned long nr_pages,
 			    struct page **pages);
-static struct page **regbuf_page_room(struct io_mapped_ubuf *imu,
-				      unsigned long nr_pages);
-static unsigned int regbuf_seg_shift(struct page **pages,
-				     unsigned long nr_pages, unsigned long ubuf);
+static unsigned int regbuf_seg_shift(const struct pin_range *ranges,
+				     unsigned long nr_ranges,
+				     unsigned long ubuf);
 static unsigned int regbuf_nr_segs(unsigned long ubuf, unsigned long len,
 				   unsigned int shift);
-static void regbuf_fill_bvecs(struct io_mapped_ubuf *imu, struct page **pages,
-			      unsigned long ubuf, unsigned long len,
-			      unsigned int shift);
+static void regbuf_fill_bvecs(struct io_mapped_ubuf *imu,
+			      const struct pin_range *ranges,
+			      unsigned long nr_ranges, unsigned long ubuf,
+			      unsigned long len, unsigned int shift);
 static void regbuf_unpin(const struct io_mapped_ubuf *imu);
 
 int io_buffer_validate(struct iovec *iov)
@@ -86,10 +86,12 @@ struct page **io_pin_pages(unsigned long ubuf, unsigned long len, int *npages)
  * Registers one buffer described by an iovec that io_buffer_validate()
  * accepted. A NULL base leaves the slot empty (the ring's dummy buffer).
  *
- * Most buffers are of 4 KiB pages, a segment each, so the imu is sized for
- * that and GUP fills its page array into it: one allocation instead of
- * two. A coalesced buffer moves to an imu of its size, or stays where it
- * is if that cannot be had.
+ * GUP describes the pinned pages as folio ranges, written into the imu's
+ * room for a bvec per page: a range and a bvec are the same size, and the
+ * bvecs can be built over the ranges (see regbuf_fill_bvecs()). Most
+ * buffers are of 4 KiB pages, a segment each, and keep that imu: one
+ * allocation. A coalesced buffer moves to an imu of its size, or stays
+ * where it is if that cannot be had.
  */
 int io_regbuf_register(struct io_ring_ctx *ctx, struct iovec *iov,
 		       struct io_mapped_ubuf **pimu)
@@ -98,7 +100,8 @@ int io_regbuf_register(struct io_ring_ctx *ctx, struct iovec *iov,
 	unsigned long len = iov->iov_len, nr_pages;
 	struct io_mapped_ubuf *imu, *fit = NULL;
 	unsigned int shift, nr_segs;
-	struct page **pages;
+	struct pin_range *ranges;
+	long nr_ranges;
 	int ret;
 
 	*pimu = ctx->dummy_ubuf;
@@ -110,17 +113,21 @@ int io_regbuf_register(struct io_ring_ctx *ctx, struct iovec *iov,
 	imu = kvmalloc(struct_size(imu, bvec, nr_pages), GFP_KERNEL_ACCOUNT);
 	if (!imu)
 		return -ENOMEM;
-	pages = regbuf_page_room(imu, nr_pages);
-	ret = regbuf_pin_pages(ubuf, nr_pages, pages);
-	if (ret)
+	BUILD_BUG_ON(sizeof(*ranges) != sizeof(*imu->bvec));
+	ranges = (struct pin_range *)imu->bvec;
+	nr_ranges = pin_user_ranges_longterm(ubuf & PAGE_MASK, nr_pages,
+					     FOLL_WRITE, ranges);
+	if (nr_ranges < 0) {
+		ret = nr_ranges;
 		goto free;
+	}
 
-	shift = regbuf_seg_shift(pages, nr_pages, ubuf);
+	shift = regbuf_seg_shift(ranges, nr_ranges, ubuf);
 	nr_segs = regbuf_nr_segs(ubuf, len, shift);
 	if (nr_segs < nr_pages)
 		fit = kvmalloc(struct_size(imu, bvec, nr_segs),
 			       GFP_KERNEL_ACCOUNT);
-	regbuf_fill_bvecs(fit ?: imu, pages, ubuf, len, shift);
+	regbuf_fill_bvecs(fit ?: imu, ranges, nr_ranges, ubuf, len, shift);
 	if (fit) {
 		kvfree(imu);
 		imu = fit;
@@ -218,77 +225,27 @@ static int regbuf_pin_pages(unsigned long ubuf, unsigned long nr_pages,
 }
 
 /*
- * The page array GUP fills, placed in the back of an imu's room for a bvec
- * per page. Filling the bvecs front to back overwrites only pointers
- * already read: bvec i is built from a page at index i or later, and it
- * ends at byte 16 * (i + 1) of the array, which is no further than where
- * page i + 1's pointer starts, 8 * (nr_pages + i + 1), while i < nr_pages.
+ * The largest segment shift at which no segment holds pages of two ranges:
+ * each range boundary sits on a segment boundary, and a boundary at user
+ * address A allows only shifts up to __ffs(A). GUP's ranges are pages
+ * physically consecutive in one folio, never just a page that happens to
+ * follow its neighbour's pointer, which keeps a page mapped twice or a
+ * folio mapped out of order (CVE-2023-2598) apart. Folio sizes do not cap
+ * the shift: the cuts already keep each segment inside its folio and the
+ * buffer's ends clip the first and last one, so a small folio at either
+ * end does not force small segments on the rest.
  */
-static struct page **regbuf_page_room(struct io_mapped_ubuf *imu,
-				      unsigned long nr_pages)
+static unsigned int regbuf_seg_shift(const struct pin_range *ranges,
+				     unsigned long nr_ranges,
+				     unsigned long ubuf)
 {
-	return (struct page **)(imu->bvec + nr_pages) - nr_pages;
-}
-
-/*
- * Nonzero unless @page is the page @n pfns after @first. nth_page() steps
- * by pfn; bvec users step through a segment with bv_page + n, and the two
- * agree only where the memmap is virtually contiguous, which without
- * SPARSEMEM_VMEMMAP a gigantic folio's is not: a run ends where they
- * disagree. With a contiguous memmap both tests are the same one.
- */
-static unsigned long regbuf_page_mismatch(struct page *page,
-					  struct page *first, unsigned long n)
-{
-	return ((unsigned long)page ^ (unsigned long)(first + n)) |
-	       ((unsigned long)page ^ (unsigned long)nth_page(first, n));
-}
-
-/*
- * Index of the first page after @i that does not continue the run of
- * physically consecutive pages of one folio starting at pages[i]. The run
- * cannot outlast the pages the folio has from pages[i] on, so only the
- * step to the next page needs checking.
- */
-static unsigned long regbuf_contig_run_end(struct page **pages,
-					   unsigned long i,
-					   unsigned long nr_pages)
-{
-	struct page *first = pages[i];
-	struct folio *folio = page_folio(first);
-	unsigned long folio_left = folio_pfn(folio) + folio_nr_pages(folio) -
-				   page_to_pfn(first);
-	unsigned long end = i + min(folio_left, nr_pages - i);
-	unsigned long n = 1;
-
-	while (i + n < end && !regbuf_page_mismatch(pages[i + n], first, n))
-		n++;
-	return i + n;
-}
-
-/*
- * The largest segment shift at which no segment holds two pages that are
- * not physically consecutive in one folio: each such pair sits on a
- * segment boundary, and a boundary at user address A allows only shifts up
- * to __ffs(A). Checking each page against the next pfn of its run's
- * folio, never against its neighbour's pointer alone, keeps a page mapped
- * twice or a folio mapped out of order (CVE-2023-2598) apart. Folio
- * sizes do not cap the shift: the cuts already keep each segment inside
- * its folio and the buffer's ends clip the first and last one, so a small
- * folio at either end does not force small segments on the rest.
- */
-static unsigned int regbuf_seg_shift(struct page **pages,
-				     unsigned long nr_pages, unsigned long ubuf)
-{
-	unsigned long first_page_addr = ubuf & PAGE_MASK;
+	unsigned long boundary = ubuf & PAGE_MASK;
 	unsigned int shift = REGBUF_MAX_SEG_SHIFT;
-	unsigned long i = 0;
+	unsigned long i;
 
-	while (shift > PAGE_SHIFT && i < nr_pages) {
-		i = regbuf_contig_run_end(pages, i, nr_pages);
-		if (i < nr_pages)
-			shift = min_t(unsigned int, shift,
-				      __ffs(first_page_addr + (i << PAGE_SHIFT)));
+	for (i = 0; i + 1 < nr_ranges && shift > PAGE_SHIFT; i++) {
+		boundary += ranges[i].nr << PAGE_SHIFT;
+		shift = min_t(unsigned int, shift, __ffs(boundary));
 	}
 	return shift;
 }
@@ -299,35 +256,40 @@ static unsigned int regbuf_nr_segs(unsigned long ubuf, unsigned long len,
 	return ((ubuf + len - 1) >> shift) - (ubuf >> shift) + 1;
 }
 
-/* Bytes from @addr to the end of its segment or of the buffer at @end */
-static unsigned long regbuf_seg_len(unsigned long addr, unsigned long end,
-				    unsigned int shift)
+/*
+ * Builds the bvecs from the @nr_ranges ranges of the buffer, last segment
+ * first, so that @imu may be the imu whose bvec room holds the ranges: a
+ * segment lies inside one range and each range holds at least one
+ * segment, so segment s comes from a range r <= s, and bvec s is written
+ * only after range s was read for the last time.
+ */
+static void regbuf_fill_bvecs(struct io_mapped_ubuf *imu,
+			      const struct pin_range *ranges,
+			      unsigned long nr_ranges, unsigned long ubuf,
+			      unsigned long len, unsigned int shift)
 {
-	unsigned long seg_mask = (1UL << shift) - 1;
+	unsigned long seg_mask = (1UL << shift) - 1, end = ubuf + len;
+	/* ranges[r] on start at range_start; past the last, the buffer ends */
+	unsigned long seg_end = end, r = nr_ranges;
+	unsigned long range_start = PAGE_ALIGN(end);
+	unsigned int i = regbuf_nr_segs(ubuf, len, shift);
 
-	return min(end - addr, seg_mask + 1 - (addr & seg_mask));
-}
-
-static void regbuf_fill_bvecs(struct io_mapped_ubuf *imu, struct page **pages,
-			      unsigned long ubuf, unsigned long len,
-			      unsigned int shift)
-{
-	unsigned long addr = ubuf, end = ubuf + len;
-	unsigned int i;
-
-	for (i = 0; addr < end; i++) {
-		unsigned long seg_len = regbuf_seg_len(addr, end, shift);
-		struct page *page = pages[(addr >> PAGE_SHIFT) -
-					  (ubuf >> PAGE_SHIFT)];
-
-		bvec_set_page(&imu->bvec[i], page, seg_len,
-			      offset_in_page(addr));
-		addr += seg_len;
-	}
 	imu->ubuf = ubuf;
 	imu->ubuf_end = end;
 	imu->nr_bvecs = i;
 	imu->seg_shift = shift;
+	while (i--) {
+		unsigned long seg_start = max(ubuf, (seg_end - 1) & ~seg_mask);
+		struct page *page;
+
+		while (seg_start < range_start)
+			range_start -= ranges[--r].nr << PAGE_SHIFT;
+		page = ranges[r].page +
+		       ((seg_start - range_start) >> PAGE_SHIFT);
+		bvec_set_page(&imu->bvec[i], page, seg_end - seg_start,
+			      offset_in_page(seg_start));
+		seg_end = seg_start;
+	}
 }
 
 /*

@@ -384,6 +384,57 @@ static bool test_coalesce_random(void)
 	return true;
 }
 
+/*
+ * GUP may end a range anywhere, not only where a folio or its physical
+ * run ends: segments must end there too, and the bvecs built over the
+ * ranges in place (when the imu of the exact size cannot be had) must be
+ * the same as those built into a new one.
+ */
+static bool test_coalesce_any_range_split(void)
+{
+	struct layout *l = layout_new(0x7f0000001000UL + 0x321,
+				      46 * PAGE_SIZE);
+	unsigned long brk, in_place = 0;
+	unsigned int fail_fit;
+	struct ring r;
+
+	/* a small page, 38 pages of a 2 MiB folio from its 6th, 8 of another */
+	l->pfns[0] = unit_folio_new(0);
+	layout_fill(l, 1, unit_folio_new(9) + 5, 38);
+	layout_fill(l, 39, unit_folio_new(3), 8);
+	ring_init(&r, true);
+	for (brk = 1; brk <= l->nr_pages; brk++) {
+		for (fail_fit = 0; fail_fit < 2; fail_fit++) {
+			unsigned int shift;
+			unsigned long nr_segs;
+
+			unit_range_break = brk;
+			shift = ref_seg_shift(l);
+			nr_segs = ((l->ubuf + l->len - 1) >> shift) -
+				  (l->ubuf >> shift) + 1;
+			if (fail_fit && nr_segs == l->nr_pages)
+				continue;
+			in_place += fail_fit;
+			/* the imu of the exact size is the second allocation */
+			unit_fail_alloc_at(fail_fit ? 2 : 0);
+			if (!check_layout(&r, l)) {
+				fprintf(stderr, "  range break every %lu pages%s\n",
+					brk, fail_fit ? ", in place" : "");
+				return false;
+			}
+			unit_fail_alloc_at(0);
+		}
+	}
+	unit_range_break = 0;
+	/* segments outnumber ranges when the 2 MiB run is in 8 KiB steps */
+	ASSERT_TRUE(in_place >= 5);
+	ASSERT_EQ(ring_locked(&r), 0);
+	ASSERT_EQ(unit_pinned, 0);
+	ring_exit(&r);
+	free(l);
+	return true;
+}
+
 static const struct unit_test tests[] = {
 	UNIT_TEST(test_validate_errnos),
 	UNIT_TEST(test_empty_slot_is_dummy),
@@ -401,6 +452,7 @@ static const struct unit_test tests[] = {
 	UNIT_TEST(test_coalesce_folio_out_of_order),
 	UNIT_TEST(test_coalesce_small_buffer_in_thp),
 	UNIT_TEST(test_coalesce_misaligned_huge),
+	UNIT_TEST(test_coalesce_any_range_split),
 	UNIT_TEST(test_coalesce_random),
 };
 

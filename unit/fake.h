@@ -38,6 +38,11 @@ extern long unit_pin_calls;
 extern long unit_unpin_calls;
 extern long unit_pin_errno;		/* next pin fails with it, 0: off */
 extern long unit_pin_short;		/* next pin returns it; -1: off */
+/*
+ * pin_user_ranges_longterm() ends a range before each page of the call
+ * whose index is a multiple of this, as GUP may; 0: only where it must.
+ */
+extern unsigned long unit_range_break;
 
 extern long unit_allocs;		/* live allocations */
 extern long unit_alloc_calls;

@@ -22,6 +22,7 @@ static unsigned long next_free_pfn;
 
 long unit_pinned, unit_pin_calls, unit_unpin_calls;
 long unit_pin_errno, unit_pin_short = -1;
+unsigned long unit_range_break;
 long unit_allocs, unit_alloc_calls;
 static long fail_alloc_call;
 long unit_xa_loads;
@@ -64,6 +65,7 @@ void unit_world_reset(void)
 
 	unit_pin_errno = 0;
 	unit_pin_short = -1;
+	unit_range_break = 0;
 	fail_alloc_call = 0;
 	unit_memlock_limit = ~0UL;
 }
@@ -206,6 +208,56 @@ out:
 	while (i > (ret < 0 ? 0 : (unsigned long)ret))
 		unpin_one(pages[--i]);
 	return ret;
+}
+
+/*
+ * Pins like the fake above, then records the pages as the real call does:
+ * a range goes on while the next page is the next pfn of the same folio,
+ * and also ends before each page whose index is a multiple of
+ * unit_range_break. The entries past the last range are scribbled over,
+ * as the real call leaves nothing of use there.
+ */
+long pin_user_ranges_longterm(unsigned long start, unsigned long nr_pages,
+			      unsigned int gup_flags, struct pin_range *ranges)
+{
+	unsigned long i, nr = 0, upn = start >> PAGE_SHIFT;
+	long ret;
+
+	unit_pin_calls++;
+	if (gup_flags != FOLL_WRITE || offset_in_page(start) || !nr_pages)
+		unit_gup_misuse++;
+	if (unit_pin_errno) {
+		ret = unit_pin_errno;
+		unit_pin_errno = 0;
+		return ret;
+	}
+	for (i = 0; i < nr_pages; i++) {
+		unsigned long pfn = lookup_pfn(upn + i);
+		struct pin_range *last = nr ? &ranges[nr - 1] : NULL;
+		struct page *page;
+
+		if (pfn == UNIT_PFN_EFAULT || pfn == UNIT_PFN_EOPNOTSUPP) {
+			ret = pfn == UNIT_PFN_EFAULT ? -EFAULT : -EOPNOTSUPP;
+			while (nr--)
+				while (ranges[nr].nr--)
+					unpin_one(ranges[nr].page +
+						  ranges[nr].nr);
+			return ret;
+		}
+		page = &unit_memmap[pfn];
+		pin_one(page);
+		if (last && last->page + last->nr == page &&
+		    page->head == last->page->head &&
+		    !(unit_range_break && i % unit_range_break == 0)) {
+			last->nr++;
+			continue;
+		}
+		ranges[nr].page = page;
+		ranges[nr].nr = 1;
+		nr++;
+	}
+	memset(ranges + nr, 0xa5, (nr_pages - nr) * sizeof(*ranges));
+	return nr;
 }
 
 void unpin_user_pages(struct page **pages, unsigned long npages)

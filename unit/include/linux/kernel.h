@@ -24,6 +24,7 @@
 #define clamp_t(t, v, lo, hi)	min_t(t, max_t(t, v, lo), hi)
 
 #define DIV_ROUND_UP(n, d)	(((n) + (d) - 1) / (d))
+#define BUILD_BUG_ON(cond)	_Static_assert(!(cond), #cond)
 
 static inline unsigned long __ffs(unsigned long word)
 {

@@ -15,6 +15,7 @@
 #define PAGE_SIZE		(1UL << PAGE_SHIFT)
 #define PAGE_MASK		(~(PAGE_SIZE - 1))
 #define offset_in_page(p)	((unsigned long)(p) & ~PAGE_MASK)
+#define PAGE_ALIGN(a)		(((a) + PAGE_SIZE - 1) & PAGE_MASK)
 
 #define FOLL_WRITE		0x01
 
@@ -94,8 +95,16 @@ static inline int folio_ref_count(const struct folio *folio)
 	       (page->pins + page->foreign_pins) * GUP_PIN_COUNTING_BIAS;
 }
 
+/* Pages of one folio, consecutive by pfn and in the memmap */
+struct pin_range {
+	struct page	*page;
+	unsigned long	nr;
+};
+
 long pin_user_pages_longterm(unsigned long start, unsigned long nr_pages,
 			     unsigned int gup_flags, struct page **pages);
+long pin_user_ranges_longterm(unsigned long start, unsigned long nr_pages,
+			      unsigned int gup_flags, struct pin_range *ranges);
 void unpin_user_pages(struct page **pages, unsigned long npages);
 void unpin_user_page(struct page *page);
 void unpin_user_page_range_dirty_lock(struct page *page, unsigned long npages,
