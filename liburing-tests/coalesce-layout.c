@@ -11,7 +11,8 @@
  * there is one bvec per segment, the first and last clipped to the buffer.
  *
  * Prerequisites: root; cwd on ext4 with O_DIRECT; free 2 MiB hugepages (4 at
- * a time), hugetlbfs at /dev/hugepages, THP mode madvise or always, one free
+ * a time), hugetlbfs at /dev/hugepages, THP mode madvise or always (the
+ * PTE-mapped THP rows also need pfns in /proc/self/pagemap), one free
  * 1 GiB hugepage; rows SKIP without them, and all coalescing assertions SKIP
  * on kernels that print no nr_bvecs/seg_shift in fdinfo.
  */
@@ -62,6 +63,9 @@ static const struct row rows[] = {
 	{ "hugetlbfs file 2M x2", { { T_MEM_HUGETLBFS, 2 * T_SZ_2M } }, 1, 0 },
 	{ "THP x2 at +0", { { T_MEM_THP, 2 * T_SZ_2M } }, 1, 0 },
 	{ "THP x2 at +4096", { { T_MEM_THP, 2 * T_SZ_2M } }, 1, 4096 },
+	{ "THP x2 PTE-mapped at +0", { { T_MEM_THP_PTE, 2 * T_SZ_2M } }, 1, 0 },
+	{ "THP x2 PTE-mapped at +4096",
+	  { { T_MEM_THP_PTE, 2 * T_SZ_2M } }, 1, 4096 },
 	{ "anon 4K + hugetlb 2M",
 	  { { T_MEM_ANON, T_PAGE }, { T_MEM_HUGETLB_2M, T_SZ_2M } }, 2, 0 },
 	{ "anon 4K + hugetlb 2M + anon 4K",

@@ -58,6 +58,7 @@ int t_run_cases(const struct t_case *cases, unsigned int nr);
 enum t_mem {
 	T_MEM_ANON,		/* private anonymous, MADV_NOHUGEPAGE */
 	T_MEM_THP,		/* private anonymous, MADV_HUGEPAGE, faulted in */
+	T_MEM_THP_PTE,		/* T_MEM_THP with each THP mapped by 512 PTEs */
 	T_MEM_ANON_SHARED,	/* MAP_SHARED | MAP_ANONYMOUS */
 	T_MEM_MEMFD,		/* memfd_create(), MAP_SHARED */
 	T_MEM_TMPFS,		/* file on tmpfs, MAP_SHARED */

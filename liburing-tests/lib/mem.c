@@ -25,6 +25,7 @@ const char *t_mem_name(enum t_mem m)
 	switch (m) {
 	case T_MEM_ANON:		return "anon 4K";
 	case T_MEM_THP:			return "anon THP";
+	case T_MEM_THP_PTE:		return "anon THP, PTE-mapped";
 	case T_MEM_ANON_SHARED:		return "MAP_SHARED anon";
 	case T_MEM_MEMFD:		return "memfd";
 	case T_MEM_TMPFS:		return "tmpfs file";
@@ -41,6 +42,7 @@ size_t t_mem_pagesize(enum t_mem m)
 {
 	switch (m) {
 	case T_MEM_THP:
+	case T_MEM_THP_PTE:
 	case T_MEM_HUGETLBFS:
 	case T_MEM_HUGETLB_2M:
 		return T_SZ_2M;
@@ -161,6 +163,7 @@ int t_mem_check(enum t_mem m, size_t len)
 	}
 	switch (m) {
 	case T_MEM_THP:
+	case T_MEM_THP_PTE:
 		return thp_check();
 	case T_MEM_HUGETLB_2M:
 		return hugepage_check(T_SZ_2M, len);
@@ -254,6 +257,56 @@ static int thp_populate(char *at, size_t len)
 	return T_EXIT_PASS;
 }
 
+/* The pfn behind @addr from /proc/self/pagemap; 0 if absent or hidden. */
+static uint64_t pagemap_pfn(const void *addr)
+{
+	uint64_t e = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return 0;
+	if (pread(fd, &e, sizeof(e), (uintptr_t)addr / T_PAGE * sizeof(e)) !=
+	    sizeof(e))
+		e = 0;
+	close(fd);
+	return e >> 63 ? e & ((1ULL << 55) - 1) : 0;
+}
+
+/*
+ * Splits the PMD mapping of each THP into PTEs and keeps the THP: making
+ * one page read-only splits the mapping there (a PMD maps one protection),
+ * and making it writable again merges the vmas but leaves the PTEs. The
+ * THP must stay one folio: 512 pages at consecutive pfns from an aligned
+ * one, read from pagemap (root only).
+ */
+static int thp_map_by_ptes(char *at, size_t len)
+{
+	size_t off, i;
+
+	for (off = 0; off < len; off += T_SZ_2M) {
+		if (mprotect(at + off, T_PAGE, PROT_READ) ||
+		    mprotect(at + off, T_PAGE, PROT_READ | PROT_WRITE)) {
+			t_diag("mprotect: %s", strerror(errno));
+			return T_EXIT_FAIL;
+		}
+	}
+	if (t_anon_huge_bytes(at) != 0)
+		return t_skip("THP still PMD-mapped after mprotect");
+	for (off = 0; off < len; off += T_SZ_2M) {
+		uint64_t first = pagemap_pfn(at + off);
+
+		if (!first)
+			return t_skip("no pfns in /proc/self/pagemap (not root?)");
+		if (first % (T_SZ_2M / T_PAGE))
+			return t_skip("THP at +%zu split after mprotect", off);
+		for (i = 1; i < T_SZ_2M / T_PAGE; i++)
+			if (pagemap_pfn(at + off + i * T_PAGE) != first + i)
+				return t_skip("THP at +%zu split after mprotect",
+					      off);
+	}
+	return T_EXIT_PASS;
+}
+
 int t_map_fixed(char *at, size_t len, enum t_mem m, int prot, int *fdp)
 {
 	int flags = MAP_FIXED, fd = -1, ret;
@@ -272,6 +325,7 @@ int t_map_fixed(char *at, size_t len, enum t_mem m, int prot, int *fdp)
 	switch (m) {
 	case T_MEM_ANON:
 	case T_MEM_THP:
+	case T_MEM_THP_PTE:
 		flags |= MAP_PRIVATE | MAP_ANONYMOUS;
 		break;
 	case T_MEM_ANON_SHARED:
@@ -330,8 +384,10 @@ int t_map_fixed(char *at, size_t len, enum t_mem m, int prot, int *fdp)
 	if (m == T_MEM_ANON && madvise(at, len, MADV_NOHUGEPAGE)) {
 		t_diag("madvise(MADV_NOHUGEPAGE): %s", strerror(errno));
 		ret = T_EXIT_FAIL;
-	} else if (m == T_MEM_THP) {
+	} else if (m == T_MEM_THP || m == T_MEM_THP_PTE) {
 		ret = thp_populate(at, len);
+		if (!ret && m == T_MEM_THP_PTE)
+			ret = thp_map_by_ptes(at, len);
 	}
 	if (fdp && !ret)
 		*fdp = fd;
