@@ -68,6 +68,7 @@ static const struct {
 	{ T_MEM_ANON, "anon4k" },
 	{ T_MEM_THP, "thp" },
 	{ T_MEM_HUGETLB_2M, "hugetlb2m" },
+	{ T_MEM_HUGETLB_1G, "hugetlb1g" },
 	{ T_MEM_MEMFD, "memfd" },
 };
 
@@ -121,10 +122,12 @@ static const struct scenario scenarios[] = {
 	  T_MEM_HUGETLB_2M, { 512 * MIB }, { 256 }, false },
 	{ "hugetlb2m-x512", "512 buffers of 2 MiB hugetlb each (1 GiB)",
 	  T_MEM_HUGETLB_2M, { GIB }, { 512 }, false },
-	{ "hugetlb2m-256m", "one 256 MiB buffer of 2 MiB hugetlb",
-	  T_MEM_HUGETLB_2M, { 256 * MIB }, { 1 }, false },
-	{ "thp-256m", "one 256 MiB buffer of THP",
-	  T_MEM_THP, { 256 * MIB }, { 1 }, false },
+	{ "hugetlb2m-folios", "one buffer of 64 MiB .. 1 GiB of 2 MiB hugetlb",
+	  T_MEM_HUGETLB_2M, { 64 * MIB, 256 * MIB, GIB }, { 1 }, false },
+	{ "thp-folios", "one buffer of 64 MiB .. 1 GiB of THP",
+	  T_MEM_THP, { 64 * MIB, 256 * MIB, GIB }, { 1 }, false },
+	{ "hugetlb1g-1g", "one 1 GiB buffer of 1 GiB hugetlb",
+	  T_MEM_HUGETLB_1G, { GIB }, { 1 }, false },
 	{ "anon4k-x1024", "256 MiB of anon 4 KiB pages in 1024 buffers",
 	  T_MEM_ANON, { 256 * MIB }, { 1024 }, false },
 	{ "memfd-256m", "one 256 MiB buffer of memfd",
@@ -139,11 +142,13 @@ static const struct scenario scenarios[] = {
 static const char *const preset_default[] = {
 	"anon4k-sweep", "thp-sweep", "hugetlb2m-sweep", "memfd-sweep",
 	"anon4k-split", "thp-split", "hugetlb2m-split", "memfd-split",
-	"hugetlb2m-x256", "hugetlb2m-x512", "anon4k-4k", "anon4k-update", NULL,
+	"hugetlb2m-x256", "hugetlb2m-x512", "hugetlb1g-1g", "anon4k-4k",
+	"anon4k-update", NULL,
 };
 
 static const char *const preset_quick[] = {
-	"hugetlb2m-256m", "thp-256m", "hugetlb2m-x256", "hugetlb2m-x512",
+	"hugetlb2m-folios", "thp-folios", "hugetlb1g-1g", "hugetlb2m-x256",
+	"hugetlb2m-x512",
 	"anon4k-sweep", "anon4k-x1024", "memfd-256m", "anon4k-4k",
 	"anon4k-update", NULL,
 };

@@ -52,6 +52,14 @@ TARGETS = [
      ("thp", 256 * MIB, 1), ("vs", "mainline", 0.35)),
     ("256 buffers of 2 MiB hugetlb: at most 0.35 of 6.12",
      ("hugetlb2m", 512 * MIB, 256), ("vs", "mainline", 0.35)),
+    *[(f"{size} {what} buffer: at most 0.05 of 6.12 (folio ranges)",
+       (mem, total, 1), ("vs", "mainline", 0.05))
+      for mem, what in (("hugetlb2m", "2 MiB-hugetlb"), ("thp", "THP"))
+      for size, total in (("256 MiB", 256 * MIB), ("1 GiB", GIB))],
+    ("256 buffers of 2 MiB hugetlb: at most 0.10 of 6.12 (folio ranges)",
+     ("hugetlb2m", 512 * MIB, 256), ("vs", "mainline", 0.10)),
+    ("1 GiB of 1 GiB hugetlb: no dearer than 256 MiB of 2 MiB hugetlb",
+     ("hugetlb1g", GIB, 1), ("growth", ("hugetlb2m", 256 * MIB, 1), 1.0)),
     *[(f"{what} of 4 KiB anon: no slower than 6.12 (5% allowed)",
        ("anon4k", total, nr_bufs), ("vs", "mainline", 1.05))
       for what, total, nr_bufs in (
@@ -84,6 +92,17 @@ def human(n):
         if n >= size and n % size == 0:
             return f"{n // size}{unit}"
     return str(n)
+
+
+def row_name(key):
+    mem, total, nr_bufs = key
+    return f"{mem} {human(total)}" + (f" x{nr_bufs}" if nr_bufs > 1 else "")
+
+
+# Rows of one buffer of huge pages, and their folio size: the cost per folio.
+FOLIO_ROWS = [((mem, total, 1), 2 * MIB) for mem in ("hugetlb2m", "thp")
+              for total in (64 * MIB, 256 * MIB, GIB)] + \
+    [(("hugetlb1g", GIB, 1), GIB)]
 
 
 def load_regcost(path):
@@ -257,7 +276,7 @@ class Bench:
                 name = f"patched/{LABELS[ref]}"
             else:
                 num, den = ("patched", key), ("patched", ref)
-                name = f"{human(key[1] // key[2])} x{key[2]} / x{ref[2]}"
+                name = f"{row_name(key)} / {row_name(ref)}"
             wall = self.wall_ratio(num, den, column)
             ic = self.icount_ratio(num, den, column)
             decider = ic if ic else wall
@@ -359,6 +378,26 @@ class Bench:
             for k, _ in others:
                 p, o = by_k.get("patched"), by_k.get(k)
                 cells.append(str(ratio_spread(p, o)) if p and o else "-")
+            lines.append("| " + " | ".join(cells) + " |")
+        return "\n".join(lines)
+
+    def folio_table(self):
+        """Register time per folio of the one-buffer huge-page rows."""
+        rows = [(key, fsize) for key, fsize in FOLIO_ROWS
+                if any(self.wall_us(k, key) for k in self.kernels)]
+        if not rows:
+            return None
+        clock = "icount" if self.has_icount else "wall"
+        head = ["row", "folios"] + [f"{LABELS[k]} ns/folio ({clock})"
+                                    for k in self.kernels]
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for key, fsize in rows:
+            folios = key[1] // fsize
+            cells = [row_name(key), str(folios)]
+            for k in self.kernels:
+                us = (self.icount_us(k, key) if self.has_icount
+                      else self.wall_us(k, key))
+                cells.append(f"{us * 1e3 / folios:.0f}" if us else "-")
             lines.append("| " + " | ".join(cells) + " |")
         return "\n".join(lines)
 
@@ -475,6 +514,13 @@ class Bench:
         if fio:
             md += ["", "## Fixed-buffer I/O against 6.1 base", "",
                    self.fio_summary(fio)]
+        folios = self.folio_table()
+        if folios:
+            md += ["", "## Huge pages: register cost per folio", "",
+                   "A registration that costs per folio shows the same "
+                   "time per folio at every size; one that costs per 4 KiB "
+                   "page shows 512 times more for a 1 GiB page than for a "
+                   "2 MiB one.", "", folios]
         md += ["", "## Register cost: io_uring_register_buffers(), median",
                ""]
         for s in self.scenarios:
