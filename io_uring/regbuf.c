@@ -9,6 +9,7 @@
 #include <linux/mm.h>
 #include <linux/slab.h>
 #include <linux/sizes.h>
+#include <linux/string.h>
 #include <linux/overflow.h>
 #include <linux/uio.h>
 #include <linux/io_uring_types.h>
@@ -22,10 +23,23 @@
  */
 #define REGBUF_MAX_SEG_SHIFT	30
 
+/*
+ * Room for ranges that a registration starts with: a 1 GiB buffer of
+ * 2 MiB folios, however it is aligned, needs no more, so registering huge
+ * pages allocates per folio. A buffer with more ranges than this moves to
+ * room for a range per page (see regbuf_pin_ranges()).
+ */
+#define REGBUF_FIRST_RANGES	1024UL
+
 static bool regbuf_nr_pages(unsigned long ubuf, unsigned long len,
 			    unsigned long *nr_pages);
 static int regbuf_pin_pages(unsigned long ubuf, unsigned long nr_pages,
 			    struct page **pages);
+static int regbuf_pin_ranges(struct io_mapped_ubuf **pimu,
+			     unsigned long *room, unsigned long ubuf,
+			     unsigned long nr_pages, unsigned long *nr_ranges);
+static void regbuf_unpin_ranges(const struct pin_range *ranges,
+				unsigned long nr_ranges);
 static unsigned int regbuf_seg_shift(const struct pin_range *ranges,
 				     unsigned long nr_ranges,
 				     unsigned long ubuf);
@@ -87,21 +101,19 @@ struct page **io_pin_pages(unsigned long ubuf, unsigned long len, int *npages)
  * accepted. A NULL base leaves the slot empty (the ring's dummy buffer).
  *
  * GUP describes the pinned pages as folio ranges, written into the imu's
- * room for a bvec per page: a range and a bvec are the same size, and the
- * bvecs can be built over the ranges (see regbuf_fill_bvecs()). Most
- * buffers are of 4 KiB pages, a segment each, and keep that imu: one
- * allocation. A coalesced buffer moves to an imu of its size, or stays
- * where it is if that cannot be had.
+ * bvec room: a range and a bvec are the same size, and the bvecs can be
+ * built over the ranges (see regbuf_fill_bvecs()) when there is room for
+ * them. The imu then moves to one of its exact size, unless that cannot be
+ * had and the room it has will do.
  */
 int io_regbuf_register(struct io_ring_ctx *ctx, struct iovec *iov,
 		       struct io_mapped_ubuf **pimu)
 {
 	unsigned long ubuf = (unsigned long)iov->iov_base;
-	unsigned long len = iov->iov_len, nr_pages;
+	unsigned long len = iov->iov_len, nr_pages, room, nr_ranges;
 	struct io_mapped_ubuf *imu, *fit = NULL;
 	unsigned int shift, nr_segs;
 	struct pin_range *ranges;
-	long nr_ranges;
 	int ret;
 
 	*pimu = ctx->dummy_ubuf;
@@ -110,23 +122,25 @@ int io_regbuf_register(struct io_ring_ctx *ctx, struct iovec *iov,
 	if (!regbuf_nr_pages(ubuf, len, &nr_pages))
 		return -EOVERFLOW;
 
-	imu = kvmalloc(struct_size(imu, bvec, nr_pages), GFP_KERNEL_ACCOUNT);
+	room = min(nr_pages, REGBUF_FIRST_RANGES);
+	imu = kvmalloc(struct_size(imu, bvec, room), GFP_KERNEL_ACCOUNT);
 	if (!imu)
 		return -ENOMEM;
-	BUILD_BUG_ON(sizeof(*ranges) != sizeof(*imu->bvec));
-	ranges = (struct pin_range *)imu->bvec;
-	nr_ranges = pin_user_ranges_longterm(ubuf & PAGE_MASK, nr_pages,
-					     FOLL_WRITE, ranges);
-	if (nr_ranges < 0) {
-		ret = nr_ranges;
+	ret = regbuf_pin_ranges(&imu, &room, ubuf, nr_pages, &nr_ranges);
+	if (ret)
 		goto free;
-	}
+	ranges = (struct pin_range *)imu->bvec;
 
 	shift = regbuf_seg_shift(ranges, nr_ranges, ubuf);
 	nr_segs = regbuf_nr_segs(ubuf, len, shift);
-	if (nr_segs < nr_pages)
+	if (nr_segs != room)
 		fit = kvmalloc(struct_size(imu, bvec, nr_segs),
 			       GFP_KERNEL_ACCOUNT);
+	if (!fit && nr_segs > room) {
+		regbuf_unpin_ranges(ranges, nr_ranges);
+		ret = -ENOMEM;
+		goto free;
+	}
 	regbuf_fill_bvecs(fit ?: imu, ranges, nr_ranges, ubuf, len, shift);
 	if (fit) {
 		kvfree(imu);
@@ -222,6 +236,69 @@ static int regbuf_pin_pages(unsigned long ubuf, unsigned long nr_pages,
 		return -EFAULT;
 	}
 	return pinned;
+}
+
+/*
+ * Pins the buffer's @nr_pages pages from @ubuf's on, as ranges in the bvec
+ * room of *@pimu, *@room entries. When that fills up, the imu moves to one
+ * with room for a range per page left, which no buffer can fill. All or
+ * nothing: on error no page is pinned, and *@pimu is still to be freed.
+ */
+static int regbuf_pin_ranges(struct io_mapped_ubuf **pimu,
+			     unsigned long *room, unsigned long ubuf,
+			     unsigned long nr_pages, unsigned long *nr_ranges)
+{
+	struct pin_range *ranges = (struct pin_range *)(*pimu)->bvec;
+	unsigned long first = *room, left, more;
+	struct io_mapped_ubuf *imu;
+	long pinned;
+
+	BUILD_BUG_ON(sizeof(*ranges) != sizeof(*imu->bvec));
+	ubuf &= PAGE_MASK;
+	pinned = pin_user_ranges_longterm(ubuf, nr_pages, FOLL_WRITE, ranges,
+					  &first);
+	if (pinned < 0)
+		return pinned;
+	*nr_ranges = first;
+	if (pinned == nr_pages)
+		return 0;
+
+	left = nr_pages - pinned;
+	imu = kvmalloc(struct_size(imu, bvec, first + left),
+		       GFP_KERNEL_ACCOUNT);
+	if (!imu) {
+		regbuf_unpin_ranges(ranges, first);
+		return -ENOMEM;
+	}
+	memcpy(imu->bvec, ranges, first * sizeof(*ranges));
+	kvfree(*pimu);
+	*pimu = imu;
+	*room = first + left;
+	ranges = (struct pin_range *)imu->bvec;
+
+	more = left;
+	pinned = pin_user_ranges_longterm(ubuf + (pinned << PAGE_SHIFT), left,
+					  FOLL_WRITE, ranges + first, &more);
+	if (pinned >= 0 && WARN_ON_ONCE(pinned != left)) {
+		regbuf_unpin_ranges(ranges + first, more);
+		pinned = -EFAULT;
+	}
+	if (pinned < 0) {
+		regbuf_unpin_ranges(ranges, first);
+		return pinned;
+	}
+	*nr_ranges = first + more;
+	return 0;
+}
+
+static void regbuf_unpin_ranges(const struct pin_range *ranges,
+				unsigned long nr_ranges)
+{
+	unsigned long i;
+
+	for (i = 0; i < nr_ranges; i++)
+		unpin_user_page_range_dirty_lock(ranges[i].page, ranges[i].nr,
+						 false);
 }
 
 /*

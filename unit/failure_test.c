@@ -198,11 +198,61 @@ static bool test_register_imu_size(void)
 	return true;
 }
 
+/*
+ * A buffer with more ranges than a registration first has room for (1024):
+ * 1100 small pages, then most of a 2 MiB folio. GUP is called a second
+ * time for the pages left, into an imu with room for a range per page of
+ * them; that imu failing, or a page the second call refuses, leaves
+ * nothing pinned, charged or allocated.
+ */
+static bool test_register_past_first_room(void)
+{
+	struct layout *l = layout_new(0x7f0000000000UL + 0x100,
+				      1500 * PAGE_SIZE);
+	struct io_mapped_ubuf *imu;
+	unsigned long j;
+	long calls;
+	struct ring r;
+
+	for (j = 0; j < 1100; j++)
+		l->pfns[j] = unit_folio_new(0);
+	layout_fill(l, 1100, unit_folio_new(9), l->nr_pages - 1100);
+	ring_init(&r, true);
+
+	calls = unit_pin_calls;
+	ASSERT_EQ(layout_register(&r, l, &imu), 0);
+	ASSERT_EQ(unit_pin_calls - calls, 2);
+	ASSERT_OK(check_bvecs(l, imu));
+	/* a segment per page: the second imu is already of the right size */
+	ASSERT_EQ(imu->nr_bvecs, l->nr_pages);
+	ASSERT_EQ(malloc_usable_size(imu), struct_size(imu, bvec, l->nr_pages));
+	ASSERT_EQ(unit_allocs, 1 + 1);
+	ASSERT_EQ(ring_locked(&r), 1100 + 512);
+	io_regbuf_release(&r.ctx, imu);
+
+	unit_fail_alloc_at(2);
+	ASSERT_EQ(layout_register(&r, l, &imu), -ENOMEM);
+	unit_fail_alloc_at(0);
+	ASSERT_TRUE(imu == r.ctx.dummy_ubuf);
+	ASSERT_OK(check_unchanged(&r, 0, 0, 0));
+
+	l->pfns[1300] = UNIT_PFN_EFAULT;
+	calls = unit_pin_calls;
+	ASSERT_EQ(layout_register(&r, l, &imu), -EFAULT);
+	ASSERT_EQ(unit_pin_calls - calls, 2);
+	ASSERT_TRUE(imu == r.ctx.dummy_ubuf);
+	ASSERT_OK(check_unchanged(&r, 0, 0, 0));
+	ring_exit(&r);
+	free(l);
+	return true;
+}
+
 static const struct unit_test tests[] = {
 	UNIT_TEST(test_pin_pages_errors),
 	UNIT_TEST(test_pin_failure_anywhere),
 	UNIT_TEST(test_alloc_failure_each_step),
 	UNIT_TEST(test_register_imu_size),
+	UNIT_TEST(test_register_past_first_room),
 };
 
 UNIT_SUITE(failure_suite, tests);

@@ -214,17 +214,21 @@ out:
  * Pins like the fake above, then records the pages as the real call does:
  * a range goes on while the next page is the next pfn of the same folio,
  * and also ends before each page whose index is a multiple of
- * unit_range_break. The entries past the last range are scribbled over,
+ * unit_range_break. It stops where a new range would not fit in
+ * *nr_ranges entries. The entries past the last range are scribbled over,
  * as the real call leaves nothing of use there.
  */
 long pin_user_ranges_longterm(unsigned long start, unsigned long nr_pages,
-			      unsigned int gup_flags, struct pin_range *ranges)
+			      unsigned int gup_flags, struct pin_range *ranges,
+			      unsigned long *nr_ranges)
 {
-	unsigned long i, nr = 0, upn = start >> PAGE_SHIFT;
+	unsigned long i, nr = 0, max = *nr_ranges, upn = start >> PAGE_SHIFT;
 	long ret;
 
 	unit_pin_calls++;
-	if (gup_flags != FOLL_WRITE || offset_in_page(start) || !nr_pages)
+	*nr_ranges = 0;
+	if (gup_flags != FOLL_WRITE || offset_in_page(start) || !nr_pages ||
+	    !max)
 		unit_gup_misuse++;
 	if (unit_pin_errno) {
 		ret = unit_pin_errno;
@@ -245,19 +249,23 @@ long pin_user_ranges_longterm(unsigned long start, unsigned long nr_pages,
 			return ret;
 		}
 		page = &unit_memmap[pfn];
-		pin_one(page);
 		if (last && last->page + last->nr == page &&
 		    page->head == last->page->head &&
-		    !(unit_range_break && i % unit_range_break == 0)) {
+		    !(unit_range_break && (upn + i) % unit_range_break == 0)) {
+			pin_one(page);
 			last->nr++;
 			continue;
 		}
+		if (nr == max)
+			break;
+		pin_one(page);
 		ranges[nr].page = page;
 		ranges[nr].nr = 1;
 		nr++;
 	}
-	memset(ranges + nr, 0xa5, (nr_pages - nr) * sizeof(*ranges));
-	return nr;
+	memset(ranges + nr, 0xa5, (max - nr) * sizeof(*ranges));
+	*nr_ranges = nr;
+	return i;
 }
 
 void unpin_user_pages(struct page **pages, unsigned long npages)

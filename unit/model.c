@@ -12,7 +12,8 @@
 static bool ref_continues(const struct layout *l, unsigned long j)
 {
 	/* where GUP ends a range, a segment ends too */
-	if (unit_range_break && j % unit_range_break == 0)
+	if (unit_range_break &&
+	    ((l->ubuf >> PAGE_SHIFT) + j) % unit_range_break == 0)
 		return false;
 	return head_of(l->pfns[j]) == head_of(l->pfns[j - 1]) &&
 	       l->pfns[j] == l->pfns[j - 1] + 1;

@@ -104,7 +104,8 @@ struct pin_range {
 long pin_user_pages_longterm(unsigned long start, unsigned long nr_pages,
 			     unsigned int gup_flags, struct page **pages);
 long pin_user_ranges_longterm(unsigned long start, unsigned long nr_pages,
-			      unsigned int gup_flags, struct pin_range *ranges);
+			      unsigned int gup_flags, struct pin_range *ranges,
+			      unsigned long *nr_ranges);
 void unpin_user_pages(struct page **pages, unsigned long npages);
 void unpin_user_page(struct page *page);
 void unpin_user_page_range_dirty_lock(struct page *page, unsigned long npages,
