@@ -12,7 +12,8 @@
 
 struct snapshot {
 	long anon_huge_kb;	/* /proc/meminfo AnonHugePages */
-	long huge_free;		/* free 2 MiB hugepages */
+	long huge_free_2m;	/* free 2 MiB hugepages */
+	long huge_free_1g;	/* free 1 GiB hugepages */
 };
 
 struct region {

@@ -13,6 +13,8 @@
 #include "regcost.h"
 
 static int map_thp(struct region *r);
+static bool hugetlb_taken(long before, long after, size_t want,
+			  const char *size, char *out, size_t outlen);
 
 int map_region(enum t_mem m, struct region *r)
 {
@@ -66,12 +68,14 @@ void check_backing(enum t_mem m, const char *buf, size_t len,
 		}
 		break;
 	case T_MEM_HUGETLB_2M:
-		if (before->huge_free - after.huge_free != (long)(len / T_SZ_2M)) {
-			snprintf(out, outlen,
-				 "MISMATCH: free 2 MiB hugepages went %ld -> %ld, want %zu fewer",
-				 before->huge_free, after.huge_free, len / T_SZ_2M);
+		if (!hugetlb_taken(before->huge_free_2m, after.huge_free_2m,
+				   len / T_SZ_2M, "2 MiB", out, outlen))
 			return;
-		}
+		break;
+	case T_MEM_HUGETLB_1G:
+		if (!hugetlb_taken(before->huge_free_1g, after.huge_free_1g,
+				   len / T_SZ_1G, "1 GiB", out, outlen))
+			return;
 		break;
 	default:
 		if (rss < want_kb) {
@@ -84,20 +88,45 @@ void check_backing(enum t_mem m, const char *buf, size_t len,
 	snprintf(out, outlen, "ok");
 }
 
+/*
+ * hugetlb pages are not in a mapping's Rss: the pool's free count must have
+ * gone down by the pages the mapping holds.
+ */
+static bool hugetlb_taken(long before, long after, size_t want,
+			  const char *size, char *out, size_t outlen)
+{
+	if (before - after == (long)want)
+		return true;
+	snprintf(out, outlen,
+		 "MISMATCH: free %s hugepages went %ld -> %ld, want %zu fewer",
+		 size, before, after, want);
+	return false;
+}
+
+static long read_free_hugepages(const char *size_kb)
+{
+	char path[96];
+	long nr = -1;
+	FILE *fp;
+
+	snprintf(path, sizeof(path),
+		 "/sys/kernel/mm/hugepages/hugepages-%skB/free_hugepages",
+		 size_kb);
+	fp = fopen(path, "r");
+	if (fp) {
+		if (fscanf(fp, "%ld", &nr) != 1)
+			nr = -1;
+		fclose(fp);
+	}
+	return nr;
+}
+
 /* Counters check_backing() compares with: it takes one before and one after. */
 void snapshot(struct snapshot *s)
 {
-	char path[] = "/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages";
-	FILE *fp;
-
 	s->anon_huge_kb = t_proc_kb("/proc/meminfo", "AnonHugePages");
-	s->huge_free = -1;
-	fp = fopen(path, "r");
-	if (fp) {
-		if (fscanf(fp, "%ld", &s->huge_free) != 1)
-			s->huge_free = -1;
-		fclose(fp);
-	}
+	s->huge_free_2m = read_free_hugepages("2048");
+	s->huge_free_1g = read_free_hugepages("1048576");
 }
 
 /*
