@@ -32,8 +32,12 @@ VM_TIMEOUT ?= 3000
 TEST_TIMEOUT ?= 300
 VM_ENV := $(foreach v,STRESS_ITER STRESS_SEED STRESS_THREADS STRESS_TIME,--env $(v))
 
-OUR_TESTS := $(patsubst liburing-tests/%.c,$(BUILD)/liburing-tests/%.t,\
-	$(wildcard liburing-tests/*.c))
+# reg-movable needs a ZONE_MOVABLE, which would also move the other tests'
+# memory around: it runs alone, in a boot of its own with one.
+MOVABLE_TESTS := $(BUILD)/liburing-tests/reg-movable.t
+OUR_TESTS := $(filter-out $(MOVABLE_TESTS),\
+	$(patsubst liburing-tests/%.c,$(BUILD)/liburing-tests/%.t,\
+	$(wildcard liburing-tests/*.c)))
 LIBURING_DIR := $(BUILD)/liburing-suite/liburing-2.3/test
 LIBURING_TESTS := $(REPO)/liburing-tests/liburing-2.3
 # On the patched kernel nothing of ours may skip unless expectations.txt
@@ -89,6 +93,12 @@ define run_suites
 		$(REPO)/fio-jobs/verify-devices.sh \
 		--suite liburing-2.3 --expect $(LIBURING_TESTS)/expectations.txt \
 		--args $(LIBURING_TESTS)/args.txt $(1)
+	@echo "== booting again with 1 GiB of ZONE_MOVABLE"
+	@vm/run.sh --kernel $(KIMAGE) --timeout $(VM_TIMEOUT) \
+		--movablecore 1G --hugepages 0 --gigantic 0 --no-disks \
+		--results $(BUILD)/vm-results/check-movable -- \
+		$(REPO)/liburing-tests/runtests.sh --timeout $(TEST_TIMEOUT) \
+		--suite regbuf-movable $(OUR_EXPECT) $(MOVABLE_TESTS)
 endef
 
 check: series-check unit kernel tests liburing-suite

@@ -14,6 +14,7 @@
 #   --cpus N           guest CPUs (default 2)
 #   --hugepages N      2 MiB hugepages reserved at boot (default 600)
 #   --gigantic N       1 GiB hugepages reserved at boot (default 1)
+#   --movablecore SIZE memory for ZONE_MOVABLE (movablecore=; default none)
 #   --env NAME         pass host variable NAME into the guest (repeatable)
 #   --interactive      connect the guest command to this terminal
 #   --kvm              use KVM instead of TCG (hangs on some hosts: opt-in)
@@ -40,7 +41,7 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 kernel= results= timeout=3600 mem=6G cpus=2 hugepages=600 gigantic=1
-accel=tcg,thread=multi interactive=
+accel=tcg,thread=multi interactive= movablecore=
 envs=() icount=() disks=1
 while (($#)); do
 	case $1 in
@@ -51,6 +52,7 @@ while (($#)); do
 	--cpus) cpus=$2; shift 2 ;;
 	--hugepages) hugepages=$2; shift 2 ;;
 	--gigantic) gigantic=$2; shift 2 ;;
+	--movablecore) movablecore=$2; shift 2 ;;
 	--env) envs+=("$2"); shift 2 ;;
 	--kvm) accel=kvm; shift ;;
 	--no-disks) disks=; shift ;;
@@ -102,6 +104,7 @@ cmdline=(
 	transparent_hugepage=madvise
 	brd.rd_nr=1 brd.rd_size=1048576
 	regbuf.results=results
+	${movablecore:+movablecore=$movablecore}
 )
 
 qemu=(

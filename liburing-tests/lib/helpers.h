@@ -138,6 +138,8 @@ long t_proc_kb(const char *path, const char *field);
 long t_smaps_kb(const void *addr, const char *field);
 /* Size of the AnonHugePages of the mapping containing addr, in bytes. */
 long t_anon_huge_bytes(const void *addr);
+/* The pfn behind addr from /proc/self/pagemap; 0 if absent or hidden (not root). */
+uint64_t t_pagemap_pfn(const void *addr);
 
 /* ---- time bounds (CLOCK_MONOTONIC) ---- */
 

@@ -257,21 +257,6 @@ static int thp_populate(char *at, size_t len)
 	return T_EXIT_PASS;
 }
 
-/* The pfn behind @addr from /proc/self/pagemap; 0 if absent or hidden. */
-static uint64_t pagemap_pfn(const void *addr)
-{
-	uint64_t e = 0;
-	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return 0;
-	if (pread(fd, &e, sizeof(e), (uintptr_t)addr / T_PAGE * sizeof(e)) !=
-	    sizeof(e))
-		e = 0;
-	close(fd);
-	return e >> 63 ? e & ((1ULL << 55) - 1) : 0;
-}
-
 /*
  * Splits the PMD mapping of each THP into PTEs and keeps the THP: making
  * one page read-only splits the mapping there (a PMD maps one protection),
@@ -293,14 +278,14 @@ static int thp_map_by_ptes(char *at, size_t len)
 	if (t_anon_huge_bytes(at) != 0)
 		return t_skip("THP still PMD-mapped after mprotect");
 	for (off = 0; off < len; off += T_SZ_2M) {
-		uint64_t first = pagemap_pfn(at + off);
+		uint64_t first = t_pagemap_pfn(at + off);
 
 		if (!first)
 			return t_skip("no pfns in /proc/self/pagemap (not root?)");
 		if (first % (T_SZ_2M / T_PAGE))
 			return t_skip("THP at +%zu split after mprotect", off);
 		for (i = 1; i < T_SZ_2M / T_PAGE; i++)
-			if (pagemap_pfn(at + off + i * T_PAGE) != first + i)
+			if (t_pagemap_pfn(at + off + i * T_PAGE) != first + i)
 				return t_skip("THP at +%zu split after mprotect",
 					      off);
 	}
