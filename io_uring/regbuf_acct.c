@@ -9,19 +9,17 @@
  *
  * A large folio (THP, hugetlb) is charged whole, once per ring, for as long
  * as any buffer of the ring pins a page of it. ctx->buf_large_pins maps the
- * pfn of the folio's first page to the number of its pages that the ring's
- * buffers pin, a page pinned twice counting twice: the folio is charged
- * when that count leaves zero and uncharged when it returns there. A
- * pinned folio can be neither split nor freed, so the pfn names the same
+ * folio's key (regbuf_large_key()) to the number of its pages that the
+ * ring's buffers pin, a page pinned twice counting twice: the folio is
+ * charged when that count leaves zero and uncharged when it returns there.
+ * A pinned folio can be neither split nor freed, so the key names the same
  * folio for as long as its count is nonzero.
  *
  * So that memlock still bounds the references a user can put on a large
  * folio, a ring holds at most REGBUF_LARGE_PINS_PER_PAGE pins per page of
- * it: the weight that order-0 pins of the same charge would have. That
- * keeps one ring's pins on the largest folio (a 1 GiB page, 2^18 pages)
- * at 2^28, within the folio's int refcount, and a user's pins across rings
- * at GUP_PIN_COUNTING_BIAS per page of memlock, as for small pages. A
- * registration past the bound fails with -ETOOMANYREFS.
+ * it, the weight order-0 pins of the same charge would have: a user's
+ * pins stay bounded by memlock as on small pages, and one ring's on a
+ * 1 GiB page at 2^28, within its int refcount. Past that, -ETOOMANYREFS.
  */
 #include <linux/kernel.h>
 #include <linux/errno.h>
@@ -33,21 +31,23 @@
 #include "regbuf.h"
 
 #define REGBUF_LARGE_PINS_PER_PAGE	GUP_PIN_COUNTING_BIAS
+#define REGBUF_PMD_ORDER		(PMD_SHIFT - PAGE_SHIFT)
 
-static int regbuf_count_large(struct io_ring_ctx *ctx, struct folio *folio,
+static int regbuf_count_large(struct xa_state *xas, struct folio *folio,
 			      unsigned long pins, unsigned long *charge);
-static void regbuf_uncount_large(struct io_ring_ctx *ctx, struct folio *folio,
+static void regbuf_uncount_large(struct xa_state *xas, struct folio *folio,
 				 unsigned long pins, unsigned long *uncharge);
 static unsigned int regbuf_folio_span(const struct io_mapped_ubuf *imu,
 				      unsigned int i, unsigned long *pins);
-static void regbuf_uncount_before(struct io_ring_ctx *ctx,
+static void regbuf_uncount_before(struct xa_state *xas,
 				  const struct io_mapped_ubuf *imu,
 				  unsigned int end, unsigned long *uncharge);
 
 void io_regbuf_ctx_init(struct io_ring_ctx *ctx)
 {
 	mutex_init(&ctx->buf_acct_lock);
-	xa_init(&ctx->buf_large_pins);
+	/* memcg is charged also for nodes allocated under the xarray's lock */
+	xa_init_flags(&ctx->buf_large_pins, XA_FLAGS_ACCOUNT);
 }
 
 void io_regbuf_ctx_exit(struct io_ring_ctx *ctx)
@@ -65,6 +65,7 @@ void io_regbuf_ctx_exit(struct io_ring_ctx *ctx)
  */
 int io_regbuf_account(struct io_ring_ctx *ctx, const struct io_mapped_ubuf *imu)
 {
+	XA_STATE(xas, &ctx->buf_large_pins, 0);
 	unsigned long charge = 0, undone = 0;
 	unsigned int i, next;
 	int ret = 0;
@@ -81,14 +82,14 @@ int io_regbuf_account(struct io_ring_ctx *ctx, const struct io_mapped_ubuf *imu)
 			continue;
 		}
 		next = regbuf_folio_span(imu, i, &pins);
-		ret = regbuf_count_large(ctx, folio, pins, &charge);
+		ret = regbuf_count_large(&xas, folio, pins, &charge);
 		if (ret)
 			break;
 	}
 	if (!ret)
 		ret = io_account_mem(ctx, charge);
 	if (ret)
-		regbuf_uncount_before(ctx, imu, i, &undone);
+		regbuf_uncount_before(&xas, imu, i, &undone);
 	mutex_unlock(&ctx->buf_acct_lock);
 	return ret;
 }
@@ -97,20 +98,21 @@ int io_regbuf_account(struct io_ring_ctx *ctx, const struct io_mapped_ubuf *imu)
 void io_regbuf_unaccount(struct io_ring_ctx *ctx,
 			 const struct io_mapped_ubuf *imu)
 {
+	XA_STATE(xas, &ctx->buf_large_pins, 0);
 	unsigned long uncharge = 0;
 
 	mutex_lock(&ctx->buf_acct_lock);
-	regbuf_uncount_before(ctx, imu, imu->nr_bvecs, &uncharge);
+	regbuf_uncount_before(&xas, imu, imu->nr_bvecs, &uncharge);
 	io_unaccount_mem(ctx, uncharge);
 	mutex_unlock(&ctx->buf_acct_lock);
 }
 
 /*
- * Drops the ring's counts of the large folios that bvecs [0, @end) pin and
- * adds to *@uncharge the pages that stop being charged, those of order-0
- * folios included. @end is where a span of regbuf_folio_span() starts.
+ * Drops the counts that bvecs [0, @end) took, @end being where a span of
+ * regbuf_folio_span() starts, adding the pages no longer charged to
+ * *@uncharge.
  */
-static void regbuf_uncount_before(struct io_ring_ctx *ctx,
+static void regbuf_uncount_before(struct xa_state *xas,
 				  const struct io_mapped_ubuf *imu,
 				  unsigned int end, unsigned long *uncharge)
 {
@@ -126,14 +128,13 @@ static void regbuf_uncount_before(struct io_ring_ctx *ctx,
 			continue;
 		}
 		next = regbuf_folio_span(imu, i, &pins);
-		regbuf_uncount_large(ctx, folio, pins, uncharge);
+		regbuf_uncount_large(xas, folio, pins, uncharge);
 	}
 }
 
 /*
- * End of the run of bvecs from @i on that pin pages of bvec @i's folio, a
- * large one; *@pins is set to the pages they pin. A bvec never leaves its
- * folio.
+ * End of the run of bvecs from @i on in bvec @i's large folio; *@pins is
+ * set to the pages they pin. A bvec never leaves its folio.
  */
 static unsigned int regbuf_folio_span(const struct io_mapped_ubuf *imu,
 				      unsigned int i, unsigned long *pins)
@@ -151,43 +152,61 @@ static unsigned int regbuf_folio_span(const struct io_mapped_ubuf *imu,
 }
 
 /*
- * Adds @pins to the ring's count for @folio, adding the folio's pages to
- * *@charge if it was not pinned yet. Fails with the count unchanged past
- * the bound, or when a new entry cannot be stored.
+ * Folios start on a multiple of their size, so no two share a key: odd for
+ * PMD order and up, 2 * (pfn / pages per PMD) + 1, so that neighbouring
+ * huge pages share xarray nodes; even, the pfn, for smaller ones.
  */
-static int regbuf_count_large(struct io_ring_ctx *ctx, struct folio *folio,
-			      unsigned long pins, unsigned long *charge)
+static unsigned long regbuf_large_key(struct folio *folio)
 {
-	unsigned long index = folio_pfn(folio);
-	unsigned long nr_pages = folio_nr_pages(folio);
-	void *entry = xa_load(&ctx->buf_large_pins, index);
-	unsigned long old = entry ? xa_to_value(entry) : 0;
+	unsigned long pfn = folio_pfn(folio);
 
-	if (pins > nr_pages * REGBUF_LARGE_PINS_PER_PAGE - old)
-		return -ETOOMANYREFS;
-	if (xa_is_err(xa_store(&ctx->buf_large_pins, index,
-			       xa_mk_value(old + pins), GFP_KERNEL_ACCOUNT)))
-		return -ENOMEM;
-	if (!old)
-		*charge += nr_pages;
-	return 0;
+	if (folio_order(folio) >= REGBUF_PMD_ORDER)
+		return (pfn >> REGBUF_PMD_ORDER) << 1 | 1;
+	return pfn;
 }
 
-static void regbuf_uncount_large(struct io_ring_ctx *ctx, struct folio *folio,
+/*
+ * Adds @pins to the ring's count for @folio, and the folio's pages to
+ * *@charge if it was not pinned yet. Fails with the count unchanged past
+ * the bound, or when no node can be had for a new entry. An absent entry
+ * reads as a count of 0.
+ */
+static int regbuf_count_large(struct xa_state *xas, struct folio *folio,
+			      unsigned long pins, unsigned long *charge)
+{
+	unsigned long nr_pages = folio_nr_pages(folio), old;
+	int ret;
+
+	xas_set(xas, regbuf_large_key(folio));
+	do {
+		xas_lock(xas);
+		old = xa_to_value(xas_load(xas));
+		if (pins > nr_pages * REGBUF_LARGE_PINS_PER_PAGE - old)
+			xas_set_err(xas, -ETOOMANYREFS);
+		else
+			xas_store(xas, xa_mk_value(old + pins));
+		xas_unlock(xas);
+	} while (xas_nomem(xas, GFP_KERNEL_ACCOUNT));
+
+	ret = xas_error(xas);
+	if (!ret && !old)
+		*charge += nr_pages;
+	return ret;
+}
+
+/* A smaller count or none replaces an entry in place: nothing can fail. */
+static void regbuf_uncount_large(struct xa_state *xas, struct folio *folio,
 				 unsigned long pins, unsigned long *uncharge)
 {
-	unsigned long index = folio_pfn(folio);
-	void *entry = xa_load(&ctx->buf_large_pins, index);
-	unsigned long old = entry ? xa_to_value(entry) : 0;
+	unsigned long old;
 
-	if (WARN_ON_ONCE(old < pins))
-		return;
-	if (old > pins) {
-		/* replacing a value entry allocates nothing and cannot fail */
-		xa_store(&ctx->buf_large_pins, index, xa_mk_value(old - pins),
-			 GFP_KERNEL_ACCOUNT);
-		return;
+	xas_set(xas, regbuf_large_key(folio));
+	xas_lock(xas);
+	old = xa_to_value(xas_load(xas));
+	if (!WARN_ON_ONCE(old < pins)) {
+		xas_store(xas, old > pins ? xa_mk_value(old - pins) : NULL);
+		if (old == pins)
+			*uncharge += folio_nr_pages(folio);
 	}
-	xa_erase(&ctx->buf_large_pins, index);
-	*uncharge += folio_nr_pages(folio);
+	xas_unlock(xas);
 }

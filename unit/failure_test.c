@@ -92,8 +92,11 @@ static bool test_pin_failure_anywhere(void)
  * A buffer of huge folios, one of them shared with a buffer already
  * registered, and a small page, registered with each of its allocations
  * failed in turn: the imu, the right-sized imu (worked around: the buffer
- * stays in the first one) and an entry per large folio the ring did not
- * count yet. Every refusal is -ENOMEM and undoes the counts taken before.
+ * stays in the first one) and an xarray entry per large folio the ring did
+ * not count yet, first under the lock (worked around: the retry with the
+ * lock dropped gets it). Then memory runs out from each allocation on:
+ * every registration is refused with -ENOMEM and undoes the counts taken
+ * before.
  */
 static bool test_alloc_failure_each_step(void)
 {
@@ -101,7 +104,7 @@ static bool test_alloc_failure_each_step(void)
 	struct layout *o = layout_new(0x7f1000000000UL, PAGE_SIZE);
 	struct io_mapped_ubuf *other, *imu;
 	unsigned int j, nth, failures = 0, worked_around = 0;
-	long allocs, pinned, charged, calls;
+	long allocs, pinned, charged, calls, needed = 0;
 	struct ring r;
 
 	for (j = 0; j < 5; j++)
@@ -129,13 +132,22 @@ static bool test_alloc_failure_each_step(void)
 		ASSERT_OK(check_bvecs(l, imu));
 		ASSERT_EQ(ring_locked(&r), 5 * 512 + 1);
 		io_regbuf_release(&r.ctx, imu);
-		if (unit_alloc_calls - calls < nth)
+		if (unit_alloc_calls - calls < nth) {
+			needed = unit_alloc_calls - calls;
 			break;
+		}
 		worked_around++;
 	}
-	/* the imu and the four folios the other buffer does not pin */
-	ASSERT_EQ(failures, 1 + 4);
-	ASSERT_EQ(worked_around, 1);
+	ASSERT_EQ(failures, 1);
+	ASSERT_EQ(worked_around, 1 + 4);
+	/* the imu, the right-sized one, the four new folios' entries */
+	ASSERT_EQ(needed, 6);
+	for (nth = 1; nth <= needed; nth++) {
+		unit_fail_allocs_from(nth);
+		ASSERT_EQ(layout_register(&r, l, &imu), -ENOMEM);
+		unit_fail_alloc_at(0);
+		ASSERT_OK(check_unchanged(&r, allocs, pinned, charged));
+	}
 	io_regbuf_release(&r.ctx, other);
 	ASSERT_EQ(ring_locked(&r), 0);
 	ring_exit(&r);

@@ -48,11 +48,15 @@ extern long unit_allocs;		/* live allocations */
 extern long unit_alloc_calls;
 /* Fails the @nth allocation from now on (1 is the next one), 0: never. */
 void unit_fail_alloc_at(long nth);
+/* Fails the @nth allocation from now on and every one after it. */
+void unit_fail_allocs_from(long nth);
 
 extern long unit_xa_loads;
 extern int unit_warnings;
 extern bool unit_warning_expected;	/* counted but not printed */
 extern int unit_mutex_errors;
 extern int unit_gup_misuse;
+extern int unit_xa_misuse;		/* see linux/xarray.h */
+extern int unit_unaccounted_allocs;	/* see unit_check_gfp() */
 
 #endif

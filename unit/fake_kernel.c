@@ -25,8 +25,10 @@ long unit_pin_errno, unit_pin_short = -1;
 unsigned long unit_range_break;
 long unit_allocs, unit_alloc_calls;
 static long fail_alloc_call;
+static bool fail_alloc_after;
 long unit_xa_loads;
-int unit_warnings, unit_mutex_errors, unit_gup_misuse;
+int unit_warnings, unit_mutex_errors, unit_gup_misuse, unit_xa_misuse;
+int unit_unaccounted_allocs;
 bool unit_warning_expected;
 unsigned long unit_memlock_limit = ~0UL;
 
@@ -67,6 +69,7 @@ void unit_world_reset(void)
 	unit_pin_short = -1;
 	unit_range_break = 0;
 	fail_alloc_call = 0;
+	fail_alloc_after = false;
 	unit_memlock_limit = ~0UL;
 }
 
@@ -82,6 +85,8 @@ void unit_counters_reset(void)
 	unit_warning_expected = false;
 	unit_mutex_errors = 0;
 	unit_gup_misuse = 0;
+	unit_xa_misuse = 0;
+	unit_unaccounted_allocs = 0;
 }
 
 unsigned long unit_next_free_pfn(unsigned int order)
@@ -296,18 +301,33 @@ void unpin_user_page_range_dirty_lock(struct page *page, unsigned long npages,
 void unit_fail_alloc_at(long nth)
 {
 	fail_alloc_call = nth ? unit_alloc_calls + nth : 0;
+	fail_alloc_after = false;
+}
+
+void unit_fail_allocs_from(long nth)
+{
+	unit_fail_alloc_at(nth);
+	fail_alloc_after = true;
 }
 
 void *unit_alloc(size_t size, bool zero)
 {
 	void *p;
 
-	if (++unit_alloc_calls == fail_alloc_call)
+	if (++unit_alloc_calls == fail_alloc_call ||
+	    (fail_alloc_after && fail_alloc_call &&
+	     unit_alloc_calls > fail_alloc_call))
 		return NULL;
 	p = zero ? calloc(1, size) : malloc(size);
 	if (p)
 		unit_allocs++;
 	return p;
+}
+
+void unit_check_gfp(gfp_t gfp)
+{
+	if (!(gfp & __GFP_ACCOUNT))
+		unit_unaccounted_allocs++;
 }
 
 void unit_free(const void *p)
@@ -378,40 +398,66 @@ void *xa_load(struct xarray *xa, unsigned long index)
 	return xa_found(xa, pos, index) ? xa->slots[pos]->entry : NULL;
 }
 
-void *xa_erase(struct xarray *xa, unsigned long index)
+void xas_lock(struct xa_state *xas)
 {
-	unsigned long pos = xa_lower_bound(xa, index);
-	struct unit_xa_entry *e;
-	void *old;
-
-	if (!xa_found(xa, pos, index))
-		return NULL;
-	e = xa->slots[pos];
-	old = e->entry;
-	memmove(&xa->slots[pos], &xa->slots[pos + 1],
-		(xa->nr - pos - 1) * sizeof(*xa->slots));
-	xa->nr--;
-	unit_free(e);
-	return old;
+	if (xas->xa->locked)
+		unit_xa_misuse++;
+	xas->xa->locked = true;
 }
 
-void *xa_store(struct xarray *xa, unsigned long index, void *entry, gfp_t gfp)
+void xas_unlock(struct xa_state *xas)
 {
-	unsigned long pos = xa_lower_bound(xa, index);
+	if (!xas->xa->locked)
+		unit_xa_misuse++;
+	xas->xa->locked = false;
+}
+
+void *xas_load(struct xa_state *xas)
+{
+	if (!xas->xa->locked)
+		unit_xa_misuse++;
+	return xas->err ? NULL : xa_load(xas->xa, xas->index);
+}
+
+/* An entry added takes a node allocated under the lock, or xas_nomem()'s. */
+void *xas_store(struct xa_state *xas, void *entry)
+{
+	struct xarray *xa = xas->xa;
+	unsigned long pos = xa_lower_bound(xa, xas->index);
 	struct unit_xa_entry *e;
 	void *old;
 
-	if (!entry)
-		return xa_erase(xa, index);
-	if (xa_found(xa, pos, index)) {
-		old = xa->slots[pos]->entry;
-		xa->slots[pos]->entry = entry;
+	if (!xa->locked)
+		unit_xa_misuse++;
+	if (xas->err)
+		return NULL;
+	if (xa_found(xa, pos, xas->index)) {
+		e = xa->slots[pos];
+		old = e->entry;
+		if (entry) {
+			e->entry = entry;
+			return old;
+		}
+		memmove(&xa->slots[pos], &xa->slots[pos + 1],
+			(xa->nr - pos - 1) * sizeof(*xa->slots));
+		xa->nr--;
+		unit_free(e);
 		return old;
 	}
-	e = unit_alloc(sizeof(*e), false);
-	if (!e)
-		return XA_ERROR(-ENOMEM);
-	*e = (struct unit_xa_entry) { .index = index, .entry = entry };
+	if (!entry)
+		return NULL;
+	e = xas->alloc;
+	xas->alloc = NULL;
+	if (!e) {
+		if (!(xa->flags & XA_FLAGS_ACCOUNT))
+			unit_xa_misuse++;
+		e = unit_alloc(sizeof(*e), false);
+	}
+	if (!e) {
+		xas->err = -ENOMEM;
+		return NULL;
+	}
+	*e = (struct unit_xa_entry) { .index = xas->index, .entry = entry };
 	if (xa->nr == xa->cap) {
 		xa->cap = xa->cap ? 2 * xa->cap : 16;
 		xa->slots = realloc(xa->slots, xa->cap * sizeof(*xa->slots));
@@ -421,6 +467,26 @@ void *xa_store(struct xarray *xa, unsigned long index, void *entry, gfp_t gfp)
 	xa->slots[pos] = e;
 	xa->nr++;
 	return NULL;
+}
+
+bool xas_nomem(struct xa_state *xas, gfp_t gfp)
+{
+	if (xas->err != -ENOMEM) {
+		unit_free(xas->alloc);
+		xas->alloc = NULL;
+		return false;
+	}
+	/* it may sleep */
+	if (xas->xa->locked)
+		unit_xa_misuse++;
+	if (xas->xa->flags & XA_FLAGS_ACCOUNT)
+		gfp |= __GFP_ACCOUNT;
+	unit_check_gfp(gfp);
+	xas->alloc = unit_alloc(sizeof(*xas->alloc), false);
+	if (!xas->alloc)
+		return false;
+	xas->err = 0;
+	return true;
 }
 
 void xa_destroy(struct xarray *xa)

@@ -26,6 +26,8 @@ static bool world_is_clean(void)
 	ASSERT_EQ(unit_warnings, 0);
 	ASSERT_EQ(unit_mutex_errors, 0);
 	ASSERT_EQ(unit_gup_misuse, 0);
+	ASSERT_EQ(unit_xa_misuse, 0);
+	ASSERT_EQ(unit_unaccounted_allocs, 0);
 	return true;
 }
 

@@ -12,6 +12,7 @@
 #include <linux/atomic.h>
 
 #define PAGE_SHIFT		12
+#define PMD_SHIFT		21
 #define PAGE_SIZE		(1UL << PAGE_SHIFT)
 #define PAGE_MASK		(~(PAGE_SIZE - 1))
 #define offset_in_page(p)	((unsigned long)(p) & ~PAGE_MASK)
@@ -73,6 +74,11 @@ static inline bool PageCompound(const struct page *page)
 static inline long folio_nr_pages(struct folio *folio)
 {
 	return 1L << folio->page.order;
+}
+
+static inline unsigned int folio_order(struct folio *folio)
+{
+	return folio->page.order;
 }
 
 static inline bool folio_test_large(struct folio *folio)

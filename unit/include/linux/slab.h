@@ -7,24 +7,30 @@
 #include <linux/overflow.h>
 
 #define GFP_KERNEL		0x1u
-#define GFP_KERNEL_ACCOUNT	0x3u
+#define __GFP_ACCOUNT		0x2u
+#define GFP_KERNEL_ACCOUNT	(GFP_KERNEL | __GFP_ACCOUNT)
 #define __GFP_NOWARN		0x4u
 
 void *unit_alloc(size_t size, bool zero);
 void unit_free(const void *p);
+/* Counts an allocation for a ring that memcg would not be charged for */
+void unit_check_gfp(gfp_t gfp);
 
 static inline void *kmalloc(size_t size, gfp_t gfp)
 {
+	unit_check_gfp(gfp);
 	return unit_alloc(size, false);
 }
 
 static inline void *kzalloc(size_t size, gfp_t gfp)
 {
+	unit_check_gfp(gfp);
 	return unit_alloc(size, true);
 }
 
 static inline void *kvmalloc(size_t size, gfp_t gfp)
 {
+	unit_check_gfp(gfp);
 	return unit_alloc(size, false);
 }
 
@@ -32,6 +38,7 @@ static inline void *kvmalloc_array(size_t n, size_t size, gfp_t gfp)
 {
 	size_t bytes;
 
+	unit_check_gfp(gfp);
 	if (__builtin_mul_overflow(n, size, &bytes))
 		return NULL;
 	return unit_alloc(bytes, false);
