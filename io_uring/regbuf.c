@@ -49,6 +49,9 @@ static void regbuf_fill_bvecs(struct io_mapped_ubuf *imu,
 			      const struct pin_range *ranges,
 			      unsigned long nr_ranges, unsigned long ubuf,
 			      unsigned long len, unsigned int shift);
+static void regbuf_fill_bvec_per_range(struct io_mapped_ubuf *imu,
+				       const struct pin_range *ranges,
+				       unsigned long ubuf, unsigned long end);
 static void regbuf_unpin(const struct io_mapped_ubuf *imu);
 
 int io_buffer_validate(struct iovec *iov)
@@ -338,7 +341,9 @@ static unsigned int regbuf_nr_segs(unsigned long ubuf, unsigned long len,
  * first, so that @imu may be the imu whose bvec room holds the ranges: a
  * segment lies inside one range and each range holds at least one
  * segment, so segment s comes from a range r <= s, and bvec s is written
- * only after range s was read for the last time.
+ * only after range s was read for the last time. With as many ranges as
+ * segments, the usual case (pages of 4 KiB, or huge pages each pinned
+ * whole), segment s is range s.
  */
 static void regbuf_fill_bvecs(struct io_mapped_ubuf *imu,
 			      const struct pin_range *ranges,
@@ -355,6 +360,10 @@ static void regbuf_fill_bvecs(struct io_mapped_ubuf *imu,
 	imu->ubuf_end = end;
 	imu->nr_bvecs = i;
 	imu->seg_shift = shift;
+	if (nr_ranges == i) {
+		regbuf_fill_bvec_per_range(imu, ranges, ubuf, end);
+		return;
+	}
 	while (i--) {
 		unsigned long seg_start = max(ubuf, (seg_end - 1) & ~seg_mask);
 		struct page *page;
@@ -366,6 +375,24 @@ static void regbuf_fill_bvecs(struct io_mapped_ubuf *imu,
 		bvec_set_page(&imu->bvec[i], page, seg_end - seg_start,
 			      offset_in_page(seg_start));
 		seg_end = seg_start;
+	}
+}
+
+/* Bvec s from range s, all of whose pages it holds: the ranges may be the bvecs. */
+static void regbuf_fill_bvec_per_range(struct io_mapped_ubuf *imu,
+				       const struct pin_range *ranges,
+				       unsigned long ubuf, unsigned long end)
+{
+	unsigned long seg_size = 1UL << imu->seg_shift, seg_start = ubuf;
+	unsigned int i;
+
+	for (i = 0; i < imu->nr_bvecs; i++) {
+		unsigned long seg_len = min(end - seg_start,
+					    seg_size - (seg_start & (seg_size - 1)));
+
+		bvec_set_page(&imu->bvec[i], ranges[i].page, seg_len,
+			      offset_in_page(seg_start));
+		seg_start += seg_len;
 	}
 }
 
