@@ -401,6 +401,35 @@ class Bench:
             lines.append("| " + " | ".join(cells) + " |")
         return "\n".join(lines)
 
+    def folio_split(self):
+        """Per call and per folio: a least-squares line through the 64 MiB,
+        256 MiB and 1 GiB rows of 2 MiB folios, time = call + folios * folio."""
+        clock = "icount" if self.has_icount else "wall"
+        head = ["kernel", "memory", f"per call ns ({clock})",
+                f"per 2 MiB folio ns ({clock})"]
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        # unpatched 6.1 rescans the buffer per folio: no line fits it
+        for k in [k for k in self.kernels if k != "base"]:
+            for mem in ("hugetlb2m", "thp"):
+                points = []
+                for key, fsize in FOLIO_ROWS:
+                    if key[0] != mem:
+                        continue
+                    us = (self.icount_us(k, key) if self.has_icount
+                          else self.wall_us(k, key))
+                    if us:
+                        points.append((key[1] // fsize, us * 1e3))
+                if len(points) < 2:
+                    continue
+                n = len(points)
+                mx = sum(x for x, _ in points) / n
+                my = sum(y for _, y in points) / n
+                slope = (sum((x - mx) * (y - my) for x, y in points) /
+                         sum((x - mx) ** 2 for x, _ in points))
+                lines.append(f"| {LABELS[k]} | {mem} | {my - slope * mx:.0f}"
+                             f" | {slope:.0f} |")
+        return "\n".join(lines) if len(lines) > 2 else None
+
     def others(self):
         """(kernel, label) pairs the patched kernel is compared with."""
         if "patched" not in self.kernels:
@@ -521,6 +550,13 @@ class Bench:
                    "time per folio at every size; one that costs per 4 KiB "
                    "page shows 512 times more for a 1 GiB page than for a "
                    "2 MiB one.", "", folios]
+            split = self.folio_split()
+            if split:
+                md += ["", "What a registration of one buffer of 2 MiB "
+                       "folios costs per call and per folio: a line fitted "
+                       "through the rows above (a negative or tiny per-call "
+                       "figure is within the fit's error; unpatched 6.1, "
+                       "quadratic in folios, fits no line).", "", split]
         md += ["", "## Register cost: io_uring_register_buffers(), median",
                ""]
         for s in self.scenarios:

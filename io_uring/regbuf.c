@@ -378,17 +378,17 @@ static void regbuf_fill_bvecs(struct io_mapped_ubuf *imu,
 	}
 }
 
-/* Bvec s from range s, all of whose pages it holds: the ranges may be the bvecs. */
+/* Bvec s is all of range s; the ranges may be the bvecs themselves. */
 static void regbuf_fill_bvec_per_range(struct io_mapped_ubuf *imu,
 				       const struct pin_range *ranges,
 				       unsigned long ubuf, unsigned long end)
 {
-	unsigned long seg_size = 1UL << imu->seg_shift, seg_start = ubuf;
+	unsigned long seg_mask = (1UL << imu->seg_shift) - 1, seg_start = ubuf;
 	unsigned int i;
 
 	for (i = 0; i < imu->nr_bvecs; i++) {
-		unsigned long seg_len = min(end - seg_start,
-					    seg_size - (seg_start & (seg_size - 1)));
+		unsigned long seg_left = seg_mask + 1 - (seg_start & seg_mask);
+		unsigned long seg_len = min(end - seg_start, seg_left);
 
 		bvec_set_page(&imu->bvec[i], ranges[i].page, seg_len,
 			      offset_in_page(seg_start));
