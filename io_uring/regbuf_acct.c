@@ -59,9 +59,8 @@ void io_regbuf_ctx_exit(struct io_ring_ctx *ctx)
 }
 
 /*
- * Charges the pages @imu pins: each page of an order-0 folio, and each
- * large folio the ring did not pin yet. On failure nothing is charged and
- * the ring's counts are as before.
+ * Charges each page of an order-0 folio that @imu pins and each large folio
+ * the ring did not pin yet. On failure, neither charges nor counts change.
  */
 int io_regbuf_account(struct io_ring_ctx *ctx, const struct io_mapped_ubuf *imu)
 {
@@ -158,18 +157,15 @@ static unsigned int regbuf_folio_span(const struct io_mapped_ubuf *imu,
  */
 static unsigned long regbuf_large_key(struct folio *folio)
 {
-	unsigned long pfn = folio_pfn(folio);
-
-	if (folio_order(folio) >= REGBUF_PMD_ORDER)
-		return (pfn >> REGBUF_PMD_ORDER) << 1 | 1;
-	return pfn;
+	if (folio_order(folio) < REGBUF_PMD_ORDER)
+		return folio_pfn(folio);
+	return (folio_pfn(folio) >> REGBUF_PMD_ORDER) << 1 | 1;
 }
 
 /*
- * Adds @pins to the ring's count for @folio, and the folio's pages to
- * *@charge if it was not pinned yet. Fails with the count unchanged past
- * the bound, or when no node can be had for a new entry. An absent entry
- * reads as a count of 0.
+ * Adds @pins to the ring's count for @folio (0 if absent), and the folio's
+ * pages to *@charge if it was not pinned yet. Fails with the count
+ * unchanged past the bound, or when no node can be had for a new entry.
  */
 static int regbuf_count_large(struct xa_state *xas, struct folio *folio,
 			      unsigned long pins, unsigned long *charge)
