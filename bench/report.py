@@ -248,6 +248,13 @@ class Bench:
         t = boot and boot.time(key, column)
         return t / 1e3 if t else None
 
+    def clock_us(self, kernel, key):
+        """Register time on the clock the report decides on: icount when
+        every kernel has an icount boot, the wall clock otherwise."""
+        if self.has_icount:
+            return self.icount_us(kernel, key)
+        return self.wall_us(kernel, key)
+
     def wall_ratio(self, num, den, column="reg"):
         """num/den of times, (kernel, key) each, over all pairs of rounds;
         a pair's time comes from one boot of each kernel."""
@@ -395,8 +402,7 @@ class Bench:
             folios = key[1] // fsize
             cells = [row_name(key), str(folios)]
             for k in self.kernels:
-                us = (self.icount_us(k, key) if self.has_icount
-                      else self.wall_us(k, key))
+                us = self.clock_us(k, key)
                 cells.append(f"{us * 1e3 / folios:.0f}" if us else "-")
             lines.append("| " + " | ".join(cells) + " |")
         return "\n".join(lines)
@@ -415,8 +421,7 @@ class Bench:
                 for key, fsize in FOLIO_ROWS:
                     if key[0] != mem:
                         continue
-                    us = (self.icount_us(k, key) if self.has_icount
-                          else self.wall_us(k, key))
+                    us = self.clock_us(k, key)
                     if us:
                         points.append((key[1] // fsize, us * 1e3))
                 if len(points) < 2:
@@ -465,8 +470,7 @@ class Bench:
                     dat = os.path.join(self.root, k, f"{s}.dat")
                     with open(dat, "w") as f:
                         for key in self.keys[s]:
-                            us = (self.icount_us(k, key) if self.has_icount
-                                  else self.wall_us(k, key))
+                            us = self.clock_us(k, key)
                             if us:
                                 x = key[1] / MIB if kind == "sweep" else key[2]
                                 f.write(f"{x} {us}\n")
