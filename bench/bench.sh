@@ -56,12 +56,26 @@ done
 
 make -s -C "$repo/bench" BUILD="$out"
 
+# The run before this one moves to previous/, whose verdicts the report
+# compares with this run's; an older previous/ goes.
+if [[ -f $out/report.md ]]; then
+	rm -rf "${out:?}/previous"
+	mkdir "$out/previous"
+	for f in "$out"/{base,patched,mainline,report.md,run.txt} "$out"/*.png; do
+		if [[ -e $f ]]; then mv "$f" "$out/previous/"; fi
+	done
+fi
 for k in "${kernels[@]}"; do
 	rm -rf "${out:?}/$k"
 	mkdir -p "$out/$k"
 	# Which tree the figures came from, for the report.
 	echo "${source[$k]}" > "$out/$k/source.txt"
 done
+
+# Which commit of this repository measured, and when, for the report.
+printf 'commit\t%s\nstarted\t%s\n' \
+	"$(git -C "$repo" describe --always --dirty 2>/dev/null || echo unknown)" \
+	"$(date -u '+%Y-%m-%d %H:%M')" > "$out/run.txt"
 
 # One guest run: boot kernel $1 (with vm/run.sh option $3, if not empty),
 # results in $out/$1/$2, regcost's arguments $4...

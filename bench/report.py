@@ -235,6 +235,17 @@ class Bench:
                      for s in self.scenarios}
         self.rounds = min(len(b) for b in self.wall.values())
         self.has_icount = all(self.icount[k] for k in kernels)
+        self.run = read_kv(os.path.join(root, "run.txt"))
+
+    def previous(self):
+        """The run before this one (BENCHDIR/previous, left there by
+        bench.sh), on the kernels both ran; None without one."""
+        root = os.path.join(self.root, "previous")
+        kernels = [k for k in self.kernels
+                   if glob.glob(os.path.join(root, k, "round*", "regcost.tsv"))]
+        if "patched" not in kernels:
+            return None
+        return Bench(root, kernels)
 
     # ---- figures ----
 
@@ -293,6 +304,25 @@ class Bench:
             out.append((what, verdict, f"{detail}; limit {limit}"))
         return out
 
+    def against(self, prev):
+        """(what, verdict now, verdict before, agreement) for each target
+        both runs decided. Two runs agree when their verdicts are the same;
+        a target inside noise in either run is called so rather than a
+        disagreement, since its range reaches across the limit."""
+        before = {what: verdict for what, verdict, _ in prev.targets()}
+        out = []
+        for what, now, _ in self.targets():
+            if what not in before:
+                continue
+            if now == before[what]:
+                agreement = "same"
+            elif "inside noise" in (now, before[what]):
+                agreement = "inside noise"
+            else:
+                agreement = "DIFFERS"
+            out.append((what, now, before[what], agreement))
+        return out
+
     def fio_jobs(self):
         """{job: {kernel: [MiB/s per round]}} over the wall rounds."""
         jobs = {}
@@ -302,10 +332,11 @@ class Bench:
                     jobs.setdefault(job, {}).setdefault(k, []).append(bw)
         return jobs
 
-    def fio_verdicts(self):
-        """(job, verdict, patched/base spread) for every job run on both."""
+    def fio_verdicts(self, jobs=None):
+        """(job, verdict, patched/base spread) for every job run on both,
+        of this run's fio_jobs() or of the jobs given."""
         out = []
-        for job, by_kernel in self.fio_jobs().items():
+        for job, by_kernel in (jobs or self.fio_jobs()).items():
             p, b = by_kernel.get("patched"), by_kernel.get("base")
             if not p or not b:
                 continue
@@ -316,20 +347,27 @@ class Bench:
             out.append((job, verdict, ratio))
         return out
 
-    def fio_summary(self, fio):
-        """One sentence on the fio verdicts and how far chance explains them."""
+    def fio_summary(self, fio, jobs=None):
+        """One sentence on the fio verdicts (of this run's fio_jobs() or of
+        the jobs given) and how far chance explains them."""
         slower = [j for j, v, _ in fio if v == "SLOWER"]
         # Were the two kernels alike, each of the C(p + b, p) orders of p
         # patched and b base runs would be as likely, and all patched runs
         # below all base runs is one of them.
-        jobs = self.fio_jobs()
+        jobs = jobs or self.fio_jobs()
+        runs = min(len(runs) for by_kernel in jobs.values()
+                   for runs in by_kernel.values())
         chance = sum(1 / math.comb(len(jobs[j]["patched"]) + len(jobs[j]["base"]),
                                    len(jobs[j]["patched"]))
                      for j, _, _ in fio)
-        text = (f"{len(fio)} fio jobs, {self.rounds} interleaved runs each:"
+        text = (f"{len(fio)} fio jobs, {runs} interleaved runs each:"
                 f" {len(slower)} slower patched than base beyond noise (every"
                 f" patched run below every base run and the median ratio below"
                 f" {FIO_SLOWER}){': ' + ', '.join(slower) if slower else ''}.")
+        medians = [r.median for _, _, r in fio]
+        geomean = math.exp(statistics.mean(math.log(m) for m in medians))
+        text += (f" Median ratio patched/base per job {min(medians):.2f} to"
+                 f" {max(medians):.2f}, geometric mean {geomean:.2f}.")
         if chance >= 0.5:
             enough = next(n for n in range(2, 20)
                           if len(fio) / math.comb(2 * n, n) < 0.2)
@@ -466,16 +504,22 @@ class Bench:
             ]
             for s in panels:
                 plots = []
+                # The icount boots run only the quick preset's rows: a
+                # panel they do not cover is drawn on the wall clock.
+                on_icount = self.has_icount and all(
+                    self.icount_us(k, key) for k in self.kernels
+                    for key in self.keys[s])
                 for k in self.kernels:
                     dat = os.path.join(self.root, k, f"{s}.dat")
                     with open(dat, "w") as f:
                         for key in self.keys[s]:
-                            us = self.clock_us(k, key)
+                            us = self.icount_us(k, key) if on_icount \
+                                else self.wall_us(k, key)
                             if us:
                                 x = key[1] / MIB if kind == "sweep" else key[2]
                                 f.write(f"{x} {us}\n")
                     plots.append(f"'{dat}' using 1:2 with linespoints title '{LABELS[k]}'")
-                script.append(f"set title '{s}'")
+                script.append(f"set title '{s} ({'icount' if on_icount else 'wall clock'})'")
                 script.append("plot " + ", ".join(plots))
             script.append("unset multiplot")
             subprocess.run(["gnuplot"], input="\n".join(script), text=True,
@@ -524,6 +568,10 @@ class Bench:
                 " register cost (CPU work); it ignores caches and TLBs, which"
                 " real hardware pays for on large memory walks. Targets are"
                 " decided on it.")
+        if self.run:
+            lines.append(f"- This repository at `{self.run.get('commit', '?')}`"
+                         f"; the run started {self.run.get('started', '?')}"
+                         " UTC.")
         if env.get("regcost_args"):
             lines.append(f"- regcost arguments: `{env['regcost_args']}`.")
         lines += [
@@ -547,6 +595,14 @@ class Bench:
         if fio:
             md += ["", "## Fixed-buffer I/O against 6.1 base", "",
                    self.fio_summary(fio)]
+        prev = self.previous()
+        agreement = self.against(prev) if prev and targets else []
+        if agreement:
+            md += ["", "## Against the previous run", "",
+                   self.against_text(prev, agreement), "",
+                   "| target | this run | previous run | agreement |",
+                   "|---|---|---|---|"]
+            md += [f"| {w} | {n} | {b} | {a} |" for w, n, b, a in agreement]
         folios = self.folio_table()
         if folios:
             md += ["", "## Huge pages: register cost per folio", "",
@@ -575,17 +631,44 @@ class Bench:
         path = os.path.join(self.root, "report.md")
         with open(path, "w") as f:
             f.write("\n".join(md))
-        return path, targets, fio
+        return path, targets, fio, prev, agreement
+
+    def against_text(self, prev, agreement):
+        """One paragraph: which run is compared, how many verdicts agree,
+        and the fio jobs each run called slower."""
+        differ = [w for w, _, _, a in agreement if a == "DIFFERS"]
+        noise = [w for w, _, _, a in agreement if a == "inside noise"]
+        text = (f"The run before this one (build/bench/previous/, this"
+                f" repository at `{prev.run.get('commit', '?')}`, started"
+                f" {prev.run.get('started', '?')} UTC, {prev.rounds} boot(s)"
+                f" per kernel): {len(agreement) - len(differ) - len(noise)}"
+                f" of {len(agreement)} targets have the same verdict,"
+                f" {len(noise)} differ inside noise, {len(differ)} differ"
+                f"{': ' + '; '.join(differ) if differ else ''}.")
+        # Both runs interleaved their kernels, so their fio runs pool into
+        # one sample per kernel, with as many runs as the two have together.
+        if not (self.fio_jobs() and prev.fio_jobs()):
+            return text
+        pooled = {}
+        for run in (self, prev):
+            for job, by_kernel in run.fio_jobs().items():
+                for k, runs in by_kernel.items():
+                    pooled.setdefault(job, {}).setdefault(k, []).extend(runs)
+        fio = self.fio_verdicts(pooled)
+        return f"{text} fio, both runs' boots together: " + \
+            self.fio_summary(fio, pooled)
 
 
 def main():
     if len(sys.argv) < 3:
         raise SystemExit("usage: report.py BENCHDIR KERNEL...")
     bench = Bench(sys.argv[1], sys.argv[2:])
-    path, targets, fio = bench.write()
+    path, targets, fio, prev, agreement = bench.write()
     print(f"report: {path}")
     for what, verdict, detail in targets:
         print(f"  {verdict:>12}  {what}: {detail}")
+    if agreement:
+        print(f"  against the previous run: {bench.against_text(prev, agreement)}")
     if fio:
         slower = [f"{j} {r}" for j, v, r in fio if v == "SLOWER"]
         print(f"  fio, patched vs base: {bench.fio_summary(fio)}")
