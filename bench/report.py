@@ -304,14 +304,14 @@ class Bench:
             out.append((what, verdict, f"{detail}; limit {limit}"))
         return out
 
-    def against(self, prev):
-        """(what, verdict now, verdict before, agreement) for each target
-        both runs decided. Two runs agree when their verdicts are the same;
+    def against(self, prev, targets):
+        """(what, verdict now, verdict before, agreement) for each of this
+        run's targets (as targets() gave them) that both runs decided. Two runs agree when their verdicts are the same;
         a target inside noise in either run is called so rather than a
         disagreement, since its range reaches across the limit."""
         before = {what: verdict for what, verdict, _ in prev.targets()}
         out = []
-        for what, now, _ in self.targets():
+        for what, now, _ in targets:
             if what not in before:
                 continue
             if now == before[what]:
@@ -355,8 +355,8 @@ class Bench:
         # patched and b base runs would be as likely, and all patched runs
         # below all base runs is one of them.
         jobs = jobs or self.fio_jobs()
-        runs = min(len(runs) for by_kernel in jobs.values()
-                   for runs in by_kernel.values())
+        runs = min(len(bws) for by_kernel in jobs.values()
+                   for bws in by_kernel.values())
         chance = sum(1 / math.comb(len(jobs[j]["patched"]) + len(jobs[j]["base"]),
                                    len(jobs[j]["patched"]))
                      for j, _, _ in fio)
@@ -596,10 +596,10 @@ class Bench:
             md += ["", "## Fixed-buffer I/O against 6.1 base", "",
                    self.fio_summary(fio)]
         prev = self.previous()
-        agreement = self.against(prev) if prev and targets else []
+        agreement = self.against(prev, targets) if prev and targets else []
+        against = agreement and self.against_text(prev, agreement)
         if agreement:
-            md += ["", "## Against the previous run", "",
-                   self.against_text(prev, agreement), "",
+            md += ["", "## Against the previous run", "", against, "",
                    "| target | this run | previous run | agreement |",
                    "|---|---|---|---|"]
             md += [f"| {w} | {n} | {b} | {a} |" for w, n, b, a in agreement]
@@ -631,7 +631,7 @@ class Bench:
         path = os.path.join(self.root, "report.md")
         with open(path, "w") as f:
             f.write("\n".join(md))
-        return path, targets, fio, prev, agreement
+        return path, targets, fio, against
 
     def against_text(self, prev, agreement):
         """One paragraph: which run is compared, how many verdicts agree,
@@ -663,12 +663,12 @@ def main():
     if len(sys.argv) < 3:
         raise SystemExit("usage: report.py BENCHDIR KERNEL...")
     bench = Bench(sys.argv[1], sys.argv[2:])
-    path, targets, fio, prev, agreement = bench.write()
+    path, targets, fio, against = bench.write()
     print(f"report: {path}")
     for what, verdict, detail in targets:
         print(f"  {verdict:>12}  {what}: {detail}")
-    if agreement:
-        print(f"  against the previous run: {bench.against_text(prev, agreement)}")
+    if against:
+        print(f"  against the previous run: {against}")
     if fio:
         slower = [f"{j} {r}" for j, v, r in fio if v == "SLOWER"]
         print(f"  fio, patched vs base: {bench.fio_summary(fio)}")
